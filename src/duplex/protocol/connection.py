@@ -1,0 +1,395 @@
+"""The server side of one WebSocket connection, without I/O.
+
+Theory of operation
+-------------------
+A :class:`Connection` starts once the opening handshake is done. The transport feeds it every byte
+the peer sends (:meth:`Connection.receive_data`) and gets back a list of events; automatic replies
+(pongs, the answer to a close frame, the close frame that fails a bad peer) are queued meanwhile and
+collected with :meth:`Connection.data_to_send`. To send, the transport calls :meth:`send_text`,
+:meth:`send_binary`, :meth:`send_ping` or :meth:`send_close`, each of which returns the frame's
+header and payload to write.
+
+States: ``OPEN`` → ``CLOSING`` (we sent a close frame and wait for the peer's) → ``CLOSED`` (close
+frames went both ways, or the peer broke the protocol). Once ``CLOSED`` the transport writes what is
+queued and closes the TCP connection: RFC 6455 section 7.1.1 asks the server to close it first.
+
+The parser never raises at the transport. A protocol violation becomes a :class:`ConnectionFailed`
+event carrying the exception (for ``onError``), with the close frame of the right code already
+queued. Every read is bounded: a frame header announcing more than the message budget left is
+refused before one byte of its payload is buffered.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+
+from .deflate import PerMessageDeflate
+from .events import BinaryMessage, CloseReceived, ConnectionFailed, Event, Ping, Pong, TextMessage
+from .exceptions import InvalidPayload, PayloadTooBig, WebSocketError
+from .frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    build_close_payload,
+    frame_header,
+    is_valid_close_code,
+    parse_close_payload,
+    unmask,
+)
+from .utf8 import Utf8Decoder
+
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "Connection", "State"]
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024 + 1024
+
+_unpack_medium = struct.Struct("!H").unpack_from
+_unpack_long = struct.Struct("!Q").unpack_from
+
+# Compressed data can be slightly larger than what it inflates to (stored blocks add 5 bytes per
+# 64 KiB, plus framing); allow that much on top of the budget for a compressed frame's payload.
+_DEFLATE_SLACK = 1024
+
+
+class State(enum.Enum):
+    """Where the connection is in its lifetime."""
+
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Connection:
+    """One server-side WebSocket connection, sans I/O.
+
+    Args:
+        max_message_size: the largest message accepted, in bytes after decompression; a bigger
+            frame or message fails the connection with 1009.
+        deflate: the permessage-deflate state when the extension was negotiated, else None.
+    """
+
+    def __init__(
+        self, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE, deflate: PerMessageDeflate | None = None
+    ) -> None:
+        if max_message_size <= 0:
+            raise ValueError("max_message_size must be a positive number of bytes")
+        self.max_message_size = max_message_size
+        self.deflate = deflate
+        self.state = State.OPEN
+        #: the peer's close code and reason, once its close frame arrived (1006 if it never did)
+        self.close_code = 1006
+        self.close_reason = ""
+        self._close_sent = False
+        self._buffer = bytearray()
+        self._pending: list[bytes] = []
+        # A close frame decided while receiving (a reply, or a failure) waits here for
+        # data_to_send(), so that replies to messages parsed before it still go out ahead of it.
+        self._pending_close: bytes | None = None
+        # An uncompressed text frame whose payload is still arriving is decoded as it comes, so
+        # invalid UTF-8 fails as soon as its bytes arrive, not when the frame is complete.
+        self._stream_left = 0
+        self._stream_mask = b""
+        self._stream_offset = 0
+        self._stream_fin = 0
+        self._stream_opcode = OP_TEXT
+        # The message being assembled: its opcode (None between messages), whether it is compressed,
+        # its size so far, and its parts (str for text, decoded as they come; bytes for binary).
+        self._message_opcode: int | None = None
+        self._message_compressed = False
+        self._message_size = 0
+        self._text_parts: list[str] = []
+        self._binary_parts: list[bytes] = []
+        self._utf8: Utf8Decoder | None = None
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes from the peer; returns the events they complete, in order."""
+        if self.closed:
+            return []
+        buffer = self._buffer
+        buffer += data
+        events: list[Event] = []
+        position = 0
+        try:
+            # The hot loop: header fields are read straight from the buffer, and a frame is cut out
+            # only once all of it is there. Checks that need only the header come first, so that a
+            # bad frame fails as soon as its first two bytes arrive.
+            while True:
+                available = len(buffer) - position
+                if self._stream_left:
+                    if not available:
+                        break
+                    position = self._stream_text(buffer, position, available, events)
+                    continue
+                if available < 2:
+                    break
+                first = buffer[position]
+                second = buffer[position + 1]
+                fin = first & 0x80
+                rsv1 = first & 0x40
+                opcode = first & 0x0F
+                if first & 0x30:
+                    raise WebSocketError("reserved bits RSV2/RSV3 set without an extension that defines them")
+                if opcode > 2 and opcode not in (OP_CLOSE, OP_PING, OP_PONG):
+                    raise WebSocketError(f"reserved opcode {opcode:#x}")
+                if not second & 0x80:
+                    raise WebSocketError("client frame is not masked (RFC 6455 section 5.1)")
+                length = second & 0x7F
+                header_size = 6
+                if opcode >= OP_CLOSE:
+                    if not fin:
+                        raise WebSocketError("fragmented control frame")
+                    if length > 125:
+                        raise WebSocketError("control frame payload over 125 bytes")
+                    if rsv1:
+                        raise WebSocketError("RSV1 set on a control frame")
+                elif length == 126:
+                    if available < 4:
+                        break
+                    (length,) = _unpack_medium(buffer, position + 2)
+                    header_size = 8
+                elif length == 127:
+                    if available < 10:
+                        break
+                    (length,) = _unpack_long(buffer, position + 2)
+                    if length >> 63:
+                        raise WebSocketError("frame length with the most significant bit set")
+                    header_size = 14
+                if opcode < OP_CLOSE:
+                    self._check_data_frame(opcode, rsv1, length)
+                end = position + header_size + length
+                if len(buffer) < end:
+                    if available > header_size and self._is_streamable_text(opcode, rsv1):
+                        self._start_text_stream(buffer, position, header_size, opcode, length, fin)
+                        position += header_size
+                        continue
+                    break
+                mask = bytes(buffer[position + header_size - 4 : position + header_size])
+                payload = unmask(memoryview(buffer)[position + header_size : end], mask)
+                position = end
+                if opcode < OP_CLOSE:
+                    message = self._receive_data_frame(opcode, rsv1, payload, fin)
+                    if message is not None:
+                        events.append(message)
+                else:
+                    self._receive_control_frame(opcode, payload, events)
+                    if self.state is State.CLOSED:
+                        break
+        except WebSocketError as error:
+            self._fail(error, events)
+        if self.state is State.CLOSED:
+            buffer.clear()
+        else:
+            del buffer[:position]
+        return events
+
+    def receive_eof(self) -> list[Event]:
+        """The peer closed its side of the TCP connection without (or after) a close frame."""
+        if self.state is State.CLOSED:
+            return []
+        self.state = State.CLOSED
+        self._buffer.clear()
+        return []
+
+    def _is_streamable_text(self, opcode: int, rsv1: int) -> bool:
+        if opcode == OP_TEXT:
+            return not rsv1
+        return opcode == OP_CONTINUATION and self._message_opcode == OP_TEXT and not self._message_compressed
+
+    def _start_text_stream(
+        self, buffer: bytearray, position: int, header_size: int, opcode: int, length: int, fin: int
+    ) -> None:
+        self._stream_left = length
+        self._stream_mask = bytes(buffer[position + header_size - 4 : position + header_size])
+        self._stream_offset = 0
+        self._stream_fin = fin
+        self._stream_opcode = opcode
+
+    def _stream_text(self, buffer: bytearray, position: int, available: int, events: list[Event]) -> int:
+        """Decode the part of a streamed text frame's payload that has arrived; returns the new position."""
+        take = min(available, self._stream_left)
+        shift = self._stream_offset & 3
+        mask = self._stream_mask[shift:] + self._stream_mask[:shift] if shift else self._stream_mask
+        chunk = unmask(memoryview(buffer)[position : position + take], mask)
+        self._stream_left -= take
+        last = self._stream_left == 0
+        # The first chunk opens the message (or continues it); later ones continue it.
+        opcode = self._stream_opcode if self._stream_offset == 0 else OP_CONTINUATION
+        self._stream_offset += take
+        message = self._receive_data_frame(opcode, 0, chunk, self._stream_fin if last else 0)
+        if message is not None:
+            events.append(message)
+        return position + take
+
+    def _check_data_frame(self, opcode: int, rsv1: int, length: int) -> None:
+        """Header-only checks of a data frame, done before its payload is buffered."""
+        if opcode == OP_CONTINUATION:
+            if self._message_opcode is None:
+                raise WebSocketError("continuation frame without a message to continue")
+            if rsv1:
+                raise WebSocketError("RSV1 set on a continuation frame (RFC 7692 section 6.1)")
+            compressed = self._message_compressed
+        else:
+            if self._message_opcode is not None:
+                raise WebSocketError("new data frame before the previous message's last fragment")
+            if rsv1 and self.deflate is None:
+                raise WebSocketError("RSV1 set but permessage-deflate was not negotiated")
+            compressed = bool(rsv1)
+            # A new message: its budget starts whole.
+            if length > self.max_message_size + (_DEFLATE_SLACK if compressed else 0):
+                raise PayloadTooBig(f"message of {length} bytes over the limit of {self.max_message_size}")
+            return
+        budget = self.max_message_size - self._message_size
+        if length > budget + (_DEFLATE_SLACK if compressed else 0):
+            raise PayloadTooBig(f"message over the limit of {self.max_message_size} bytes")
+
+    def _receive_data_frame(self, opcode: int, rsv1: int, payload: bytes, fin: int) -> Event | None:
+        if opcode != OP_CONTINUATION:
+            self._message_opcode = opcode
+            self._message_compressed = bool(rsv1)
+            self._message_size = 0
+            if opcode == OP_TEXT:
+                # Fast path: a whole uncompressed text message in one frame decodes in one call.
+                if fin and not rsv1:
+                    self._message_opcode = None
+                    return TextMessage(self._decode_whole_text(payload))
+                self._utf8 = Utf8Decoder()
+            elif fin and not rsv1:
+                self._message_opcode = None
+                return BinaryMessage(payload)
+        if self._message_compressed:
+            assert self.deflate is not None
+            payload = self.deflate.decompress(payload, self.max_message_size - self._message_size, bool(fin))
+        self._message_size += len(payload)
+        if self._message_size > self.max_message_size:
+            raise PayloadTooBig(f"message over the limit of {self.max_message_size} bytes")
+        if self._message_opcode == OP_TEXT:
+            assert self._utf8 is not None
+            self._text_parts.append(self._utf8.decode(payload, bool(fin)))
+        else:
+            self._binary_parts.append(payload)
+        if not fin:
+            return None
+        message: Event
+        if self._message_opcode == OP_TEXT:
+            message = TextMessage("".join(self._text_parts))
+            self._text_parts = []
+            self._utf8 = None
+        else:
+            message = BinaryMessage(b"".join(self._binary_parts))
+            self._binary_parts = []
+        self._message_opcode = None
+        return message
+
+    @staticmethod
+    def _decode_whole_text(payload: bytes) -> str:
+        try:
+            return payload.decode()
+        except UnicodeDecodeError as exc:
+            raise InvalidPayload(f"text message is not valid UTF-8: {exc.reason}") from None
+
+    def _receive_control_frame(self, opcode: int, payload: bytes, events: list[Event]) -> None:
+        if opcode == OP_PING:
+            # Answered even after our close frame: only a received close ends pongs (section 5.5.2).
+            if self._pending_close is None:
+                self._pending.append(frame_header(OP_PONG, len(payload)) + payload)
+            events.append(Ping(payload))
+        elif opcode == OP_PONG:
+            events.append(Pong(payload))
+        else:
+            code, reason = parse_close_payload(payload)
+            self.close_code, self.close_reason = code, reason
+            if not self._closing_started:
+                # Echo the peer's code, as RFC 6455 section 5.5.1 suggests; no code gets no code.
+                self._queue_close(None if code == 1005 else code, "")
+            self.state = State.CLOSED
+            events.append(CloseReceived(code, reason))
+
+    def _fail(self, error: WebSocketError, events: list[Event]) -> None:
+        """Fail the connection (RFC 6455 section 7.1.7): queue a close frame, stop reading."""
+        if not self._closing_started:
+            self._queue_close(error.close_code, "")
+        self.state = State.CLOSED
+        events.append(ConnectionFailed(error))
+
+    def _queue_close(self, code: int | None, reason: str) -> None:
+        payload = build_close_payload(code, reason)
+        self._pending_close = frame_header(OP_CLOSE, len(payload)) + payload
+
+    @property
+    def _closing_started(self) -> bool:
+        return self._close_sent or self._pending_close is not None
+
+    def data_to_send(self) -> bytes:
+        """Take the automatic replies queued while receiving: pongs, then any close frame.
+
+        Messages sent before this call go out before the close frame; once it is taken, sending
+        messages raises ``RuntimeError``.
+        """
+        if self._pending_close is not None:
+            self._pending.append(self._pending_close)
+            self._pending_close = None
+            self._close_sent = True
+        if not self._pending:
+            return b""
+        data = b"".join(self._pending)
+        self._pending.clear()
+        return data
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send_text(self, text: str) -> tuple[bytes, bytes]:
+        """Frame a text message; returns ``(header, payload)`` to write in that order."""
+        return self._message_frame(OP_TEXT, text.encode())
+
+    def send_binary(self, data: bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
+        """Frame a binary message; returns ``(header, payload)`` to write in that order."""
+        return self._message_frame(OP_BINARY, bytes(data))
+
+    def _message_frame(self, opcode: int, payload: bytes) -> tuple[bytes, bytes]:
+        if self._close_sent:
+            raise RuntimeError("cannot send a message after the close frame")
+        if self.deflate is not None:
+            payload = self.deflate.compress(payload)
+            return frame_header(opcode, len(payload), rsv1=True), payload
+        return frame_header(opcode, len(payload)), payload
+
+    def send_ping(self, payload: bytes = b"") -> bytes:
+        """Frame a ping (payload at most 125 bytes)."""
+        if len(payload) > 125:
+            raise ValueError("a ping payload is at most 125 bytes")
+        return frame_header(OP_PING, len(payload)) + payload
+
+    def send_close(self, code: int | None = 1000, reason: str = "") -> bytes:
+        """Start the close handshake; returns the close frame (empty if one was already sent).
+
+        Raises:
+            ValueError: ``code`` may not be sent, or the reason is over 123 bytes of UTF-8.
+        """
+        if code is not None and not is_valid_close_code(code):
+            raise ValueError(f"close code {code} may not be sent: use 1000-1003, 1007-1014 or 3000-4999")
+        if code is None and reason:
+            raise ValueError("a close reason needs a close code")
+        if len(reason.encode()) > 123:
+            raise ValueError("close reason must be at most 123 bytes of UTF-8")
+        if self._closing_started:
+            return b""
+        payload = build_close_payload(code, reason)
+        self._close_sent = True
+        if self.state is State.OPEN:
+            self.state = State.CLOSING
+        return frame_header(OP_CLOSE, len(payload)) + payload
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is over: nothing more is read, only queued output is written."""
+        return self.state is State.CLOSED
+
+    @property
+    def close_sent(self) -> bool:
+        """Whether our close frame was framed (no more messages may follow it)."""
+        return self._close_sent

@@ -1,0 +1,61 @@
+"""What the protocol core reports to the transport: small frozen dataclasses, one per happening."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .exceptions import WebSocketError
+
+__all__ = ["BinaryMessage", "CloseReceived", "ConnectionFailed", "Event", "Ping", "Pong", "TextMessage"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextMessage:
+    """A complete text message, decoded and validated."""
+
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryMessage:
+    """A complete binary message."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """The peer sent a ping; the core has already queued the pong."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """The peer sent a pong (an answer to our ping, or unsolicited)."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CloseReceived:
+    """The peer's close frame arrived: the close handshake is over once the queued output is written.
+
+    ``code`` is 1005 when the frame carried no status code (RFC 6455 section 7.1.5).
+    """
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFailed:
+    """The peer broke the protocol; a close frame with ``error.close_code`` is queued.
+
+    The transport writes what is queued and then closes the TCP connection (RFC 6455 section 7.1.7).
+    """
+
+    error: WebSocketError
+
+
+Event = TextMessage | BinaryMessage | Ping | Pong | CloseReceived | ConnectionFailed

@@ -1,0 +1,424 @@
+"""One HTTP/1.1 connection: httptools parsing, static files, and the hand-off on a WebSocket upgrade.
+
+Theory of operation
+-------------------
+:class:`HttpProtocol` owns one httptools parser. Parser callbacks collect a request head with every
+read bounded (URL length, header bytes and count, body size); a complete request is queued and
+answered in order, so pipelined requests get their responses in order. A WebSocket upgrade is
+validated (:func:`duplex.protocol.handshake.validate_upgrade`), routed to an endpoint that accepts or
+rejects it (possibly asynchronously, with reading paused meanwhile), and on acceptance the transport
+is handed to a :class:`duplex.transport.WebSocketProtocol` together with any bytes that followed
+the request head.
+
+Any error is an HTTP response and, when the stream can no longer be trusted, a closed connection:
+never a traceback, never a silently dropped socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import logging
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+from ..protocol.connection import Connection
+from ..protocol.deflate import PerMessageDeflate, negotiate
+from ..protocol.exceptions import HandshakeError
+from ..protocol.handshake import UpgradeOffer, build_accept_response, is_upgrade_request, validate_upgrade
+from ..transport import Accept, Reject, WebSocketProtocol
+from .request import Headers, Request
+from .responses import build_response, error_response
+
+if TYPE_CHECKING:
+    from .server import HttpServer
+
+__all__ = ["HttpProtocol"]
+
+logger = logging.getLogger("duplex")
+
+# Files up to this size are read and written in one go; larger ones stream in chunks of this size,
+# waiting for the socket to drain between chunks so memory stays bounded whatever the file size.
+_FILE_CHUNK = 256 * 1024
+
+
+class _RequestRefused(Exception):
+    """A limit or syntax rule broken while parsing: answer ``status`` and close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _PendingRequest:
+    __slots__ = ("keep_alive", "request", "upgrade")
+
+    def __init__(self, request: Request, keep_alive: bool, upgrade: bool) -> None:
+        self.request = request
+        self.keep_alive = keep_alive
+        self.upgrade = upgrade
+
+
+class HttpProtocol(asyncio.Protocol):
+    """An HTTP/1.1 server connection."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self.server = server
+        self.config = server.config
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.remote_address = ""
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: list[tuple[str, str]] = []
+        self._header_bytes = 0
+        self._body_bytes = 0
+        self._in_request = False
+        self._queue: collections.deque[_PendingRequest] = collections.deque()
+        self._busy = False
+        self._closing = False
+        self._upgrade_tail: bytes | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._write_paused = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without inheriting from it.
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.remote_address = peer[0] if isinstance(peer, tuple) else ""
+        self.server.http_connections.add(self)
+        self._set_timer(self.config.request_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.http_connections.discard(self)
+        self._cancel_timer()
+        self._closing = True
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+        if self._task is not None:
+            self._task.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing or self._upgrade_tail is not None:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            # The parser stops at the end of the upgrade request's head; what follows is
+            # WebSocket data for the new protocol (or garbage if the upgrade is refused).
+            self._upgrade_tail = data[upgrade.args[0] :]
+            assert self.transport is not None
+            self.transport.pause_reading()
+        except _RequestRefused as refused:
+            self._refuse(refused.status, str(refused))
+            return
+        except httptools.HttpParserCallbackError as error:
+            cause = error.__context__
+            if isinstance(cause, _RequestRefused):
+                self._refuse(cause.status, str(cause))
+            else:
+                logger.exception("HTTP parser callback failed")
+                self._refuse(500, "")
+            return
+        except httptools.HttpParserError as error:
+            self._refuse(400, f"malformed HTTP request: {error}")
+            return
+        self._process_queue()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    # -- httptools callbacks (each read bounded) --------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._in_request = True
+        self._url = b""
+        self._headers = []
+        self._header_bytes = 0
+        self._body_bytes = 0
+        self._set_timer(self.config.request_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self.config.max_url_length:
+            raise _RequestRefused(414, f"request target longer than {self.config.max_url_length} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4
+        if self._header_bytes > self.config.max_header_size:
+            raise _RequestRefused(431, f"request headers larger than {self.config.max_header_size} bytes")
+        if len(self._headers) >= self.config.max_header_count:
+            raise _RequestRefused(431, f"more than {self.config.max_header_count} request headers")
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        for name, value in self._headers:
+            length = value.strip()
+            if (
+                name.lower() == "content-length"
+                and length.isdigit()
+                and int(length) > self.config.max_request_size
+            ):
+                raise _RequestRefused(
+                    413, f"request body of {length} bytes over the limit of {self.config.max_request_size}"
+                )
+
+    def on_body(self, body: bytes) -> None:
+        # No endpoint of this server reads request bodies: count them against the limit and drop them.
+        self._body_bytes += len(body)
+        if self._body_bytes > self.config.max_request_size:
+            raise _RequestRefused(413, f"request body over the limit of {self.config.max_request_size} bytes")
+
+    def on_message_complete(self) -> None:
+        self._in_request = False
+        self._cancel_timer()
+        parser = self._parser
+        url = self._url.decode("latin-1")
+        path, _, query = url.partition("?")
+        path = path.partition("#")[0]
+        request = Request(
+            method=parser.get_method().decode("ascii", "replace"),
+            url=url,
+            path=path,
+            query_string=query,
+            http_version=parser.get_http_version(),
+            headers=Headers(self._headers),
+            remote_address=self.remote_address,
+        )
+        self._queue.append(_PendingRequest(request, parser.should_keep_alive(), parser.should_upgrade()))
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def _process_queue(self) -> None:
+        while self._queue and not self._busy and not self._closing:
+            pending = self._queue.popleft()
+            self._answer(pending)
+        if not self._busy and not self._closing and not self._in_request and not self._queue:
+            self._set_timer(self.config.keepalive_timeout)
+
+    def _answer(self, pending: _PendingRequest) -> None:
+        request = pending.request
+        if is_upgrade_request(request.headers.items_raw()):
+            self._answer_upgrade(request)
+            return
+        if pending.upgrade or self._upgrade_tail is not None:
+            # An upgrade to something other than WebSocket (h2c...): we don't speak it; answer
+            # as plain HTTP/1.1 and close, since the parser stopped at this request.
+            pending.keep_alive = False
+        endpoint_path = self.server.router.match_specific(request.path)
+        if endpoint_path is not None:
+            self._write(
+                error_response(
+                    426,
+                    "this path is a WebSocket endpoint: connect with a WebSocket client",
+                    [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13")],
+                    keep_alive=False,
+                ),
+                keep_alive=False,
+            )
+            return
+        self._answer_static(request, pending.keep_alive)
+
+    def _answer_static(self, request: Request, keep_alive: bool) -> None:
+        static = self.server.static
+        if static is None:
+            self._write(error_response(404, keep_alive=keep_alive), keep_alive)
+            return
+        lowered = {name.lower(): value for name, value in request.headers.items_raw()}
+        response = static.respond(request.method, request.path, lowered)
+        if response.file_path is None or request.method == "HEAD":
+            head = build_response(
+                response.status,
+                response.headers,
+                b"" if request.method == "HEAD" else response.body,
+                content_length=response.length if response.file_path is not None else len(response.body),
+                keep_alive=keep_alive,
+            )
+            self._write(head, keep_alive)
+            return
+        if response.length <= _FILE_CHUNK:
+            try:
+                with open(response.file_path, "rb") as file:
+                    file.seek(response.offset)
+                    body = file.read(response.length)
+            except OSError:
+                self._write(error_response(404, keep_alive=keep_alive), keep_alive)
+                return
+            self._write(
+                build_response(response.status, response.headers, body, keep_alive=keep_alive), keep_alive
+            )
+            return
+        head = build_response(
+            response.status, response.headers, b"", content_length=response.length, keep_alive=keep_alive
+        )
+        self._busy = True
+        self._task = self.loop.create_task(
+            self._stream_file(head, response.file_path, response.offset, response.length, keep_alive)
+        )
+
+    async def _stream_file(self, head: bytes, path: str, offset: int, length: int, keep_alive: bool) -> None:
+        assert self.transport is not None
+        try:
+            with open(path, "rb") as file:
+                file.seek(offset)
+                self.transport.write(head)
+                remaining = length
+                while remaining > 0 and not self._closing:
+                    chunk = file.read(min(_FILE_CHUNK, remaining))
+                    if not chunk:
+                        # The file shrank under us: the promised length can't be kept; close.
+                        keep_alive = False
+                        break
+                    self.transport.write(chunk)
+                    remaining -= len(chunk)
+                    if self._write_paused:
+                        self._drain_waiter = self.loop.create_future()
+                        await self._drain_waiter
+        except OSError:
+            keep_alive = False
+        self._busy = False
+        self._task = None
+        self._finish_response(keep_alive)
+        self._process_queue()
+
+    def _answer_upgrade(self, request: Request) -> None:
+        endpoint = self.server.router.match(request.path)
+        if endpoint is None:
+            self._refuse(404, f"no WebSocket endpoint at {request.path}")
+            return
+        try:
+            offer = validate_upgrade(request.method, request.http_version, request.headers.items_raw())
+        except HandshakeError as error:
+            self._refuse(error.status, str(error), error.headers)
+            return
+        if self.server.stopping:
+            self._refuse(503, "the server is shutting down")
+            return
+        try:
+            answer = endpoint(request, offer)
+        except Exception:
+            logger.exception("WebSocket endpoint failed to answer an upgrade")
+            self._refuse(500, "")
+            return
+        if inspect.isawaitable(answer):
+            self._busy = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+            self._task = self.loop.create_task(self._await_answer(request, offer, answer))
+        else:
+            self._complete_upgrade(request, offer, answer)
+
+    async def _await_answer(
+        self, request: Request, offer: UpgradeOffer, answer: Awaitable[Accept | Reject]
+    ) -> None:
+        try:
+            result = await answer
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("WebSocket endpoint failed to answer an upgrade")
+            self._task = None
+            self._refuse(500, "")
+            return
+        self._task = None
+        if not self._closing:
+            self._complete_upgrade(request, offer, result)
+
+    def _complete_upgrade(self, request: Request, offer: UpgradeOffer, answer: Accept | Reject) -> None:
+        transport = self.transport
+        assert transport is not None
+        if isinstance(answer, Reject):
+            self._refuse(answer.status, answer.reason, answer.headers)
+            return
+        if answer.subprotocol is not None and answer.subprotocol not in offer.subprotocols:
+            logger.error("endpoint chose subprotocol %r, which the client did not offer", answer.subprotocol)
+            self._refuse(500, "")
+            return
+        deflate = None
+        extensions = None
+        if answer.compression and offer.extensions:
+            agreed = negotiate(offer.extensions)
+            if agreed is not None:
+                extensions, parameters = agreed
+                deflate = PerMessageDeflate(parameters)
+        try:
+            head = build_accept_response(
+                offer.key,
+                subprotocol=answer.subprotocol,
+                extensions=extensions,
+                extra_headers=answer.extra_headers,
+            )
+        except ValueError:
+            logger.exception("invalid header in a WebSocket accept")
+            self._refuse(500, "")
+            return
+        connection = Connection(max_message_size=answer.max_message_size, deflate=deflate)
+        websocket = WebSocketProtocol(connection, answer, request, self.server.websocket_connections)
+        self._cancel_timer()
+        self._closing = True  # this object is done with the transport
+        self.server.http_connections.discard(self)
+        transport.write(head)
+        transport.set_protocol(websocket)
+        websocket.connection_made(transport)
+        websocket.start()
+        tail, self._upgrade_tail = self._upgrade_tail, b""
+        if tail and websocket.is_open:
+            websocket.data_received(tail)
+        transport.resume_reading()
+
+    def _refuse(self, status: int, message: str, headers: list[tuple[str, str]] | None = None) -> None:
+        """Answer an error and close: after a refused request the stream may be out of sync."""
+        self._write(error_response(status, message, headers or []), keep_alive=False)
+
+    def _write(self, data: bytes, keep_alive: bool) -> None:
+        if self.transport is None or self._closing:
+            return
+        self.transport.write(data)
+        self._finish_response(keep_alive)
+
+    def _finish_response(self, keep_alive: bool) -> None:
+        if not keep_alive and self.transport is not None and not self._closing:
+            self._closing = True
+            self._cancel_timer()
+            self.transport.close()
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _set_timer(self, delay: float) -> None:
+        self._cancel_timer()
+        self._timer = self.loop.call_later(delay, self._timed_out)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        if self._closing or self._busy:
+            return
+        if self._in_request:
+            # A request begun but not finished in time: a slow client (or a slowloris) is told so.
+            self._refuse(408, "the request took too long to arrive")
+        elif self.transport is not None:
+            self._closing = True
+            self.transport.close()
+
+    def close_idle(self) -> None:
+        """Close the connection if no request is being received or answered (server shutdown)."""
+        if not self._busy and not self._in_request and not self._queue and self.transport is not None:
+            self._closing = True
+            self._cancel_timer()
+            self.transport.close()

@@ -344,13 +344,20 @@ class Connection:
 
     def send_text(self, text: str) -> tuple[bytes, bytes]:
         """Frame a text message; returns ``(header, payload)`` to write in that order."""
-        return self._message_frame(OP_TEXT, text.encode())
+        return self.send_message(OP_TEXT, text.encode())
 
     def send_binary(self, data: bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
         """Frame a binary message; returns ``(header, payload)`` to write in that order."""
-        return self._message_frame(OP_BINARY, bytes(data))
+        return self.send_message(OP_BINARY, bytes(data))
 
-    def _message_frame(self, opcode: int, payload: bytes) -> tuple[bytes, bytes]:
+    def send_message(self, opcode: int, payload: bytes) -> tuple[bytes, bytes]:
+        """Frame a message whose payload is already encoded (``OP_TEXT`` payloads must be UTF-8).
+
+        Compressed when permessage-deflate was negotiated. Returns ``(header, payload)``.
+
+        Raises:
+            RuntimeError: our close frame was already sent.
+        """
         if self._close_sent:
             raise RuntimeError("cannot send a message after the close frame")
         if self.deflate is not None:

@@ -39,6 +39,8 @@ class HttpConfig:
         request_timeout: seconds for a request head (and any body) to arrive once begun; a
             handshake that never finishes is answered 408 and closed.
         keepalive_timeout: seconds an idle keep-alive connection stays open.
+        cors: CORS rules ``(origin or "*", "GET,HEAD")``, or None for no CORS headers.
+        hsts_max_age: when set, HTTPS responses carry ``Strict-Transport-Security: max-age=N``.
     """
 
     host: str = "127.0.0.1"
@@ -53,6 +55,8 @@ class HttpConfig:
     max_header_count: int = 100
     request_timeout: float = 10.0
     keepalive_timeout: float = 15.0
+    cors: list[tuple[str, str]] | None = None
+    hsts_max_age: int | None = None
 
 
 class HttpServer:

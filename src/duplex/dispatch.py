@@ -1,0 +1,216 @@
+"""Running user callbacks: sync or async, one at a time per connection, on the loop or a worker.
+
+A :class:`CallbackRunner` belongs to one connection (or to one server, for its own callbacks). It
+guarantees API.md's ordering rule: the next callback does not start before the previous one has
+returned (and, if it was ``async def``, finished). Where the callbacks run:
+
+- no worker: on the event loop thread. A plain function is called inline, the cheapest possible
+  path (no task, no queue) when nothing is pending; a coroutine is awaited in a task while later
+  calls wait in a queue.
+- a worker: every call goes to the worker's FIFO thread, in order, coroutines included (run on the
+  worker's own loop). Results come back to the event loop with ``call_soon_threadsafe``.
+
+A callback that raises is logged, and the runner's ``on_exception`` hook may name a follow-up call
+(the handler's ``onError``) to run next, in the same place, before anything queued after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .workers import Worker
+
+__all__ = ["CallbackRunner", "Done", "FollowUp"]
+
+logger = logging.getLogger("duplex")
+
+Done = Callable[[Any, BaseException | None], None]
+"""Called on the event loop with ``(result, None)`` or ``(None, exception)``."""
+
+FollowUp = tuple[Callable[..., Any], tuple[Any, ...]] | None
+"""What to call after a callback raised (typically ``onError``), or None."""
+
+
+class CallbackRunner:
+    """Runs callbacks in order, sync or async, on the loop or on a worker thread.
+
+    Args:
+        loop: the event loop the server runs on.
+        worker: the worker to run on, or None for the loop thread.
+        on_exception: given the exception and the callback's name, returns the follow-up call.
+        backlog_limit: when more calls than this wait, ``on_backlog(True)`` is called (the
+            connection pauses reading); ``on_backlog(False)`` once the queue is short again.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        worker: Worker | None,
+        on_exception: Callable[[BaseException, str], FollowUp],
+        on_backlog: Callable[[bool], None] | None = None,
+        backlog_limit: int = 64,
+    ) -> None:
+        self.loop = loop
+        self.worker = worker
+        self.on_exception = on_exception
+        self.on_backlog = on_backlog
+        self.backlog_limit = backlog_limit
+        # (callback, args, done, is_error_handler): an error handler that raises is only logged.
+        self._queue: collections.deque[tuple[Callable[..., Any], tuple[Any, ...], Done | None, bool]] = (
+            collections.deque()
+        )
+        self._busy = False
+        self._paused = False
+        # Counters for worker mode: each is written by one thread only (submitted by the loop,
+        # completed by the worker), so their difference is a safe backlog reading without a lock.
+        self._submitted = 0
+        self._completed = 0
+
+    def run(
+        self, callback: Callable[..., Any] | None, args: tuple[Any, ...], done: Done | None = None
+    ) -> None:
+        """Call ``callback(*args)`` after everything submitted before; ``None`` callbacks are skipped."""
+        if callback is None:
+            if done is not None:
+                done(None, None)
+            return
+        if self.worker is not None:
+            self._submit_to_worker(callback, args, done)
+        elif self._busy or self._queue:
+            self._queue.append((callback, args, done, False))
+            if not self._paused and self.on_backlog is not None and len(self._queue) > self.backlog_limit:
+                self._paused = True
+                self.on_backlog(True)
+        else:
+            self._invoke(callback, args, done, False)
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing is running or waiting."""
+        if self.worker is not None:
+            return self._submitted == self._completed
+        return not self._busy and not self._queue
+
+    # -- on the event loop ----------------------------------------------------------------------
+
+    def _invoke(
+        self, callback: Callable[..., Any], args: tuple[Any, ...], done: Done | None, is_error_handler: bool
+    ) -> None:
+        try:
+            result = callback(*args)
+        except Exception as exc:
+            self._failed(exc, callback, done, is_error_handler)
+            return
+        if result is not None and inspect.isawaitable(result):
+            self._busy = True
+            self.loop.create_task(self._await(result, callback, done, is_error_handler))
+            return
+        if done is not None:
+            done(result, None)
+
+    async def _await(
+        self,
+        awaitable: Awaitable[Any],
+        callback: Callable[..., Any],
+        done: Done | None,
+        is_error_handler: bool,
+    ) -> None:
+        try:
+            result = await awaitable
+        except Exception as exc:
+            self._busy = False
+            self._failed(exc, callback, done, is_error_handler)
+        else:
+            self._busy = False
+            if done is not None:
+                done(result, None)
+        self._drain()
+
+    def _failed(
+        self, exc: Exception, callback: Callable[..., Any], done: Done | None, is_error_handler: bool
+    ) -> None:
+        name = getattr(callback, "__name__", repr(callback))
+        logger.error("callback %s raised %s: %s", name, type(exc).__name__, exc, exc_info=exc)
+        follow_up = None if is_error_handler else self.on_exception(exc, name)
+        if follow_up is not None:
+            # The error handler runs next, before anything queued after the failed call.
+            self._queue.appendleft((follow_up[0], follow_up[1], None, True))
+        if done is not None:
+            done(None, exc)
+        self._drain()
+
+    def _drain(self) -> None:
+        while self._queue and not self._busy:
+            callback, args, done, is_error_handler = self._queue.popleft()
+            self._invoke(callback, args, done, is_error_handler)
+        if self._paused and self.on_backlog is not None and len(self._queue) <= self.backlog_limit // 2:
+            self._paused = False
+            self.on_backlog(False)
+
+    # -- on a worker thread ----------------------------------------------------------------------
+
+    def _submit_to_worker(
+        self, callback: Callable[..., Any], args: tuple[Any, ...], done: Done | None
+    ) -> None:
+        worker = self.worker
+        assert worker is not None
+        self._submitted += 1
+        if (
+            not self._paused
+            and self.on_backlog is not None
+            and self._submitted - self._completed > self.backlog_limit
+        ):
+            self._paused = True
+            self.on_backlog(True)
+        worker.submit(lambda: self._run_in_worker(worker, callback, args, done))
+
+    def _run_in_worker(
+        self, worker: Worker, callback: Callable[..., Any], args: tuple[Any, ...], done: Done | None
+    ) -> None:
+        result, error = _call_here(worker, callback, args)
+        if error is not None:
+            name = getattr(callback, "__name__", repr(callback))
+            logger.error("callback %s raised %s: %s", name, type(error).__name__, error, exc_info=error)
+            follow_up = self.on_exception(error, name)
+            if follow_up is not None:
+                _, follow_error = _call_here(worker, follow_up[0], follow_up[1])
+                if follow_error is not None:
+                    logger.error("error handler raised", exc_info=follow_error)
+        self._completed += 1
+        if done is not None:
+            self._call_on_loop(done, result, error)
+        if self._paused and self._submitted - self._completed <= self.backlog_limit // 2:
+            self._call_on_loop(self._resume_after_backlog)
+
+    def _resume_after_backlog(self) -> None:
+        if self._paused and self.on_backlog is not None:
+            self._paused = False
+            self.on_backlog(False)
+
+    def _call_on_loop(self, function: Callable[..., Any], *args: Any) -> None:
+        # A closed loop means the server is gone and nobody waits for this any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(function, *args)
+
+
+def _call_here(
+    worker: Worker, callback: Callable[..., Any], args: tuple[Any, ...]
+) -> tuple[Any, Exception | None]:
+    """Call on the worker thread; coroutines run to completion on the worker's own loop."""
+    try:
+        result = callback(*args)
+        if result is not None and inspect.isawaitable(result):
+            result = worker.loop.run_until_complete(_as_coroutine(result))
+        return result, None
+    except Exception as exc:
+        return None, exc
+
+
+async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable

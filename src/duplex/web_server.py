@@ -1,0 +1,434 @@
+"""``WebServer``: 4D.WebServer in Python: settings, ``start()``/``stop()``, two ways to run.
+
+- ``web.start(settings)`` runs the server on its own background thread (with its own event loop,
+  uvloop where available) and returns at once, 4D style: the program goes on.
+- ``async with WebServer(settings) as web:`` or ``await web.serve()`` runs it on the caller's
+  running loop instead.
+
+Either way callbacks run on that loop's thread unless a ``worker`` is named.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import COMPONENT_SIGNATURE, ErrorCode
+from .options import check_number, normalize
+from .web.server import HttpConfig, HttpServer
+from .web.tls import load_certificate_folder
+
+if TYPE_CHECKING:
+    from .websocket_server import WebSocketServer
+
+__all__ = ["WebServer", "web_server"]
+
+T = TypeVar("T")
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "HTTPEnabled": True,
+    "HTTPPort": 8080,
+    "HTTPSEnabled": False,
+    "HTTPSPort": 8443,
+    "IPAddressToListen": "127.0.0.1",
+    "certificateFolder": None,
+    "rootFolder": None,
+    "defaultHomepage": "index.html",
+    "maxRequestSize": 2_000_000,
+    "CORSEnabled": False,
+    "CORSSettings": [],
+    "HSTSEnabled": False,
+    "HSTSMaxAge": 63_072_000,
+    "name": "duplex",
+}
+
+# How long stop() lets in-flight HTTP requests and close handshakes finish before dropping them.
+STOP_TIMEOUT = 5.0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+class WebServer:
+    """A web server: static files over HTTP and HTTPS, and the host of WebSocket servers.
+
+    Args:
+        settings: initial settings (see :data:`DEFAULT_SETTINGS`; camelCase or snake_case keys).
+
+    Raises:
+        ValueError: an unknown key or an invalid value.
+    """
+
+    def __init__(self, settings: dict[str, Any] | None = None) -> None:
+        self._settings = dict(DEFAULT_SETTINGS)
+        self._apply(settings)
+        self._http: HttpServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread_id: int | None = None
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._stopping: asyncio.Future[None] | None = None
+        self._stopped: asyncio.Event | None = None
+        self._lock = threading.RLock()
+        self.websocket_servers: list[WebSocketServer] = []
+
+    # -- settings --------------------------------------------------------------------------------
+
+    def _apply(self, settings: dict[str, Any] | None) -> None:
+        given = normalize(settings, DEFAULT_SETTINGS, "WebServer setting")
+        merged = {**self._settings, **given}
+        for flag in ("HTTPEnabled", "HTTPSEnabled", "CORSEnabled", "HSTSEnabled"):
+            if not isinstance(merged[flag], bool):
+                raise ValueError(f"{flag} must be True or False, got {merged[flag]!r}")
+        for port in ("HTTPPort", "HTTPSPort"):
+            value = check_number(port, merged[port], integer=True)
+            if value > 65535:
+                raise ValueError(f"{port} must be from 0 to 65535 (0 picks a free port), got {value}")
+        check_number("maxRequestSize", merged["maxRequestSize"], integer=True, minimum=1)
+        check_number("HSTSMaxAge", merged["HSTSMaxAge"], integer=True)
+        for text in ("IPAddressToListen", "defaultHomepage", "name"):
+            if not isinstance(merged[text], str):
+                raise ValueError(f"{text} must be a string, got {merged[text]!r}")
+        for folder in ("rootFolder", "certificateFolder"):
+            if merged[folder] is not None and not isinstance(merged[folder], (str, os.PathLike)):
+                raise ValueError(f"{folder} must be a folder path or None, got {merged[folder]!r}")
+        cors = merged["CORSSettings"]
+        if not isinstance(cors, list) or not all(isinstance(rule, dict) and "host" in rule for rule in cors):
+            raise ValueError('CORSSettings must be a list of {"host": ..., "methods": ...} dicts')
+        if not merged["HTTPEnabled"] and not merged["HTTPSEnabled"]:
+            raise ValueError("HTTPEnabled and HTTPSEnabled are both False: enable at least one")
+        self._settings = merged
+
+    def _setting(self, name: str) -> Any:
+        return self._settings[name]
+
+    @property
+    def HTTPEnabled(self) -> bool:
+        """Whether plain HTTP (and ``ws://``) is served."""
+        return bool(self._settings["HTTPEnabled"])
+
+    @property
+    def HTTPPort(self) -> int:
+        """The HTTP port; once started with port 0, the port actually bound."""
+        if self._http is not None and self._http.http_port is not None:
+            return self._http.http_port
+        return int(self._settings["HTTPPort"])
+
+    @property
+    def HTTPSEnabled(self) -> bool:
+        """Whether HTTPS (and ``wss://``) is served."""
+        return bool(self._settings["HTTPSEnabled"])
+
+    @property
+    def HTTPSPort(self) -> int:
+        """The HTTPS port; once started with port 0, the port actually bound."""
+        if self._http is not None and self._http.https_port is not None:
+            return self._http.https_port
+        return int(self._settings["HTTPSPort"])
+
+    @property
+    def IPAddressToListen(self) -> str:
+        """The address listened on ("0.0.0.0" or "::" for all)."""
+        return str(self._settings["IPAddressToListen"])
+
+    @property
+    def certificateFolder(self) -> str | None:
+        """The folder holding ``cert.pem`` and ``key.pem`` for HTTPS."""
+        folder = self._settings["certificateFolder"]
+        return None if folder is None else os.fspath(folder)
+
+    @property
+    def rootFolder(self) -> str | None:
+        """The folder of static files (None: no static files)."""
+        folder = self._settings["rootFolder"]
+        return None if folder is None else os.fspath(folder)
+
+    @property
+    def defaultHomepage(self) -> str:
+        """The file served for a directory request."""
+        return str(self._settings["defaultHomepage"])
+
+    @property
+    def maxRequestSize(self) -> int:
+        """The largest request body accepted, in bytes (413 above)."""
+        return int(self._settings["maxRequestSize"])
+
+    @property
+    def CORSEnabled(self) -> bool:
+        """Whether CORS headers are sent for the origins of ``CORSSettings``."""
+        return bool(self._settings["CORSEnabled"])
+
+    @property
+    def CORSSettings(self) -> list[dict[str, Any]]:
+        """The CORS rules: ``[{"host": origin or "*", "methods": "GET,HEAD"}, ...]``."""
+        return [dict(rule) for rule in self._settings["CORSSettings"]]
+
+    @property
+    def HSTSEnabled(self) -> bool:
+        """Whether HTTPS responses carry ``Strict-Transport-Security``."""
+        return bool(self._settings["HSTSEnabled"])
+
+    @property
+    def HSTSMaxAge(self) -> int:
+        """The HSTS ``max-age`` in seconds."""
+        return int(self._settings["HSTSMaxAge"])
+
+    @property
+    def name(self) -> str:
+        """The server's name."""
+        return str(self._settings["name"])
+
+    @property
+    def isRunning(self) -> bool:
+        """Whether the server is started."""
+        return self._running
+
+    # snake_case spellings of the properties, as for the setting keys
+    http_enabled = HTTPEnabled
+    http_port = HTTPPort
+    https_enabled = HTTPSEnabled
+    https_port = HTTPSPort
+    ip_address_to_listen = IPAddressToListen
+    certificate_folder = certificateFolder
+    root_folder = rootFolder
+    default_homepage = defaultHomepage
+    max_request_size = maxRequestSize
+    cors_enabled = CORSEnabled
+    cors_settings = CORSSettings
+    hsts_enabled = HSTSEnabled
+    hsts_max_age = HSTSMaxAge
+    is_running = isRunning
+
+    # -- starting ----------------------------------------------------------------------------------
+
+    def _config(self) -> HttpConfig:
+        settings = self._settings
+        ssl_context = None
+        if settings["HTTPSEnabled"]:
+            if settings["certificateFolder"] is None:
+                raise ValueError(
+                    "HTTPSEnabled needs certificateFolder: a folder holding cert.pem and key.pem"
+                )
+            ssl_context = load_certificate_folder(settings["certificateFolder"])
+        root = settings["rootFolder"]
+        if root is not None and not os.path.isdir(root):
+            raise ValueError(f"rootFolder {os.fspath(root)!r} is not a folder: create it or fix the path")
+        cors = None
+        if settings["CORSEnabled"]:
+            cors = [
+                (str(rule["host"]), str(rule.get("methods") or "GET,HEAD"))
+                for rule in settings["CORSSettings"]
+            ]
+        return HttpConfig(
+            host=settings["IPAddressToListen"],
+            http_port=settings["HTTPPort"] if settings["HTTPEnabled"] else None,
+            https_port=settings["HTTPSPort"] if settings["HTTPSEnabled"] else None,
+            ssl_context=ssl_context,
+            root_folder=None if root is None else os.fspath(root),
+            default_homepage=settings["defaultHomepage"],
+            max_request_size=settings["maxRequestSize"],
+            cors=cors,
+            hsts_max_age=settings["HSTSMaxAge"] if settings["HSTSEnabled"] else None,
+        )
+
+    def start(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Start serving on a background thread; returns ``{"success": True}`` or ``{"success":
+        False, "errors": [...]}`` (port in use, bad certificate, missing root folder, already
+        running). Never raises for those; an unknown setting key raises ``ValueError``."""
+        with self._lock:
+            if self._running:
+                return _failure(ErrorCode.WEB_SERVER_ALREADY_RUNNING, "the web server is already running")
+            self._apply(settings)
+            try:
+                config = self._config()
+            except ValueError as exc:
+                return _failure(ErrorCode.WEB_SERVER_START_FAILED, str(exc))
+            loop = _new_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                self._loop_thread_id = threading.get_ident()
+                loop.call_soon(ready.set)
+                loop.run_forever()
+                # Let whatever the shutdown scheduled last run before the loop closes.
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+            thread = threading.Thread(target=run, name=f"duplex-{self.name}", daemon=True)
+            thread.start()
+            ready.wait()
+            self._loop, self._thread = loop, thread
+            try:
+                asyncio.run_coroutine_threadsafe(self._start_http(config), loop).result()
+            except OSError as exc:
+                self._end_thread()
+                return _failure(ErrorCode.WEB_SERVER_START_FAILED, _listen_error(config, exc))
+            return {"success": True, "errors": []}
+
+    async def _start_http(self, config: HttpConfig) -> None:
+        http = HttpServer(config)
+        await http.start()
+        self._http = http
+        self._stopped = asyncio.Event()
+        self._running = True
+
+    def _end_thread(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            if threading.current_thread() is not thread:
+                thread.join(10)
+        self._loop = self._thread = None
+        self._loop_thread_id = None
+
+    async def serve(self, settings: dict[str, Any] | None = None) -> None:
+        """Start on the running event loop and serve until :meth:`stop` (or cancellation)."""
+        await self.start_async(settings)
+        assert self._stopped is not None
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.stop_async()
+
+    async def start_async(self, settings: dict[str, Any] | None = None) -> None:
+        """Start on the running event loop.
+
+        Raises:
+            RuntimeError: already running.
+            ValueError: bad settings, certificate or root folder.
+            OSError: a port could not be bound.
+        """
+        if self._running:
+            raise RuntimeError("the web server is already running")
+        self._apply(settings)
+        config = self._config()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread_id = threading.get_ident()
+        try:
+            await self._start_http(config)
+        except OSError as exc:
+            self._loop = None
+            self._loop_thread_id = None
+            raise OSError(exc.errno, _listen_error(config, exc)) from exc
+
+    async def __aenter__(self) -> WebServer:
+        await self.start_async()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop_async()
+
+    # -- stopping ----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop: terminate every WebSocket server on it, let in-flight requests finish (at most
+        a few seconds), close everything. Does nothing if not running.
+
+        From a callback (on the loop thread) it starts the shutdown and returns; from any other
+        thread it returns once the server is stopped."""
+        with self._lock:
+            loop = self._loop
+            if not self._running or loop is None:
+                return
+            if self.in_loop_thread():
+                loop.create_task(self.stop_async())
+                return
+            with contextlib.suppress(RuntimeError):
+                asyncio.run_coroutine_threadsafe(self.stop_async(), loop).result()
+            if self._thread is not None:
+                self._end_thread()
+
+    async def stop_async(self) -> None:
+        """Stop, from a coroutine on the server's loop."""
+        if self._stopping is not None:
+            await asyncio.shield(self._stopping)
+            return
+        if not self._running or self._http is None:
+            return
+        self._stopping = asyncio.get_running_loop().create_future()
+        try:
+            self._http.stopping = True
+            await asyncio.gather(*(wss.terminate_async() for wss in list(self.websocket_servers)))
+            await self._http.stop(STOP_TIMEOUT)
+        finally:
+            self._running = False
+            self._http = None
+            if self._stopped is not None:
+                self._stopped.set()
+            self._stopping.set_result(None)
+            self._stopping = None
+
+    # -- for WebSocketServer -----------------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the server runs on (only while running)."""
+        if self._loop is None:
+            raise RuntimeError("the web server is not running")
+        return self._loop
+
+    @property
+    def http(self) -> HttpServer:
+        """The engine's HTTP server (only while running)."""
+        if self._http is None:
+            raise RuntimeError("the web server is not running")
+        return self._http
+
+    def in_loop_thread(self) -> bool:
+        """Whether the caller runs on the server's event loop thread."""
+        return self._loop_thread_id is not None and threading.get_ident() == self._loop_thread_id
+
+    def call_in_loop(self, function: Callable[[], T]) -> T:
+        """Run ``function`` on the loop thread and return its result (directly if already there)."""
+        if self.in_loop_thread():
+            return function()
+
+        async def call() -> T:
+            return function()
+
+        return self.run_in_loop(call())
+
+    def run_in_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop from another thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "stopped"
+        return f"<WebServer {self.name!r} {state} {self.IPAddressToListen}:{self.HTTPPort}>"
+
+
+def _failure(code: ErrorCode, message: str) -> dict[str, Any]:
+    return {
+        "success": False,
+        "errors": [{"errCode": int(code), "message": message, "componentSignature": COMPONENT_SIGNATURE}],
+    }
+
+
+def _listen_error(config: HttpConfig, exc: OSError) -> str:
+    ports = [str(port) for port in (config.http_port, config.https_port) if port is not None]
+    reason = exc.strerror or str(exc)
+    return f"cannot listen on {config.host} port {'/'.join(ports)}: {reason} (is another server using it?)"
+
+
+_default_lock = threading.Lock()
+_default: WebServer | None = None
+
+
+def web_server() -> WebServer:
+    """The process-wide default web server, which ``WebSocketServer`` uses unless told otherwise."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = WebServer()
+        return _default

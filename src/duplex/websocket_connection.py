@@ -1,0 +1,347 @@
+"""``WebSocketConnection``: 4D.WebSocketConnection in Python, one per accepted client.
+
+The object the connection handler's callbacks receive as ``ws``. ``send()``, ``terminate()`` and
+the properties are safe from any thread: off the loop thread, a send is encoded (and checked) in
+the caller's thread, then handed to the loop, which alone frames and writes, so frames never
+interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .dispatch import CallbackRunner, FollowUp
+from .errors import ErrorCode, error_stack
+from .events import Event, RequestInfo
+from .protocol.exceptions import InvalidPayload, PayloadTooBig, WebSocketError
+from .protocol.frames import OP_BINARY, OP_TEXT, frame_header, is_valid_close_code
+from .transport import WebSocketProtocol
+
+if TYPE_CHECKING:
+    from .websocket_server import WebSocketServer
+
+__all__ = ["WebSocketConnection", "callback_of", "encode_message"]
+
+logger = logging.getLogger("duplex")
+
+_ids = itertools.count(1)
+
+CONNECTED, CLOSING, CLOSED = "Connected", "Closing", "Closed"
+
+# Below this size a frame's header and payload are joined into one write.
+_JOIN_LIMIT = 16 * 1024
+
+
+def callback_of(handler: object, name: str) -> Callable[..., Any] | None:
+    """The handler's callback ``name`` ("onMessage") or its PEP 8 spelling ("on_message")."""
+    callback = getattr(handler, name, None)
+    if callback is None:
+        snake = "on_" + name[2:3].lower() + "".join(f"_{c.lower()}" if c.isupper() else c for c in name[3:])
+        callback = getattr(handler, snake, None)
+    return callback if callable(callback) else None
+
+
+def encode_message(message: Any) -> tuple[int, bytes]:
+    """``(opcode, payload)`` for ``send()``: str is text, bytes-like is binary, JSON values are text.
+
+    Raises:
+        TypeError: the message is neither text, bytes nor JSON-serialisable (nothing is sent).
+    """
+    if isinstance(message, str):
+        return OP_TEXT, message.encode()
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return OP_BINARY, bytes(message)
+    try:
+        text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"cannot send {type(message).__name__}: send str (text), bytes (binary) or a JSON-serialisable "
+            f"value (dict, list, number, bool, None); {exc}"
+        ) from None
+    return OP_TEXT, text.encode()
+
+
+class _FrameCache:
+    """The last message framed by ``send()``, so that sending the same str or bytes object to many
+    connections in a loop (the seed's chat idiom) encodes and frames it once.
+
+    Only immutable messages are cached, by identity: a dict may change between two sends.
+    """
+
+    __slots__ = ("frame", "message", "opcode", "payload")
+
+    def __init__(self) -> None:
+        self.message: object = None
+        self.opcode = 0
+        self.payload = b""
+        self.frame = b""
+
+
+_frame_cache = threading.local()
+
+
+def _cached_frame(message: Any) -> tuple[int, bytes, bytes]:
+    """``(opcode, payload, uncompressed frame)`` for ``message``, reusing the last one if same."""
+    cache: _FrameCache | None = getattr(_frame_cache, "value", None)
+    if cache is None:
+        cache = _frame_cache.value = _FrameCache()
+    if cache.message is message and isinstance(message, (str, bytes)):
+        return cache.opcode, cache.payload, cache.frame
+    opcode, payload = encode_message(message)
+    frame = frame_header(opcode, len(payload)) + payload if len(payload) < _JOIN_LIMIT else b""
+    if isinstance(message, (str, bytes)):
+        cache.message, cache.opcode, cache.payload, cache.frame = message, opcode, payload, frame
+    return opcode, payload, frame
+
+
+class WebSocketConnection:
+    """One open WebSocket connection of a ``WebSocketServer`` (4D.WebSocketConnection).
+
+    Attributes:
+        id: a number unique in the process.
+        wss: the ``WebSocketServer`` it belongs to.
+        handler: the connection handler ``onConnection`` returned.
+        request: the handshake request (``headers``, ``query``, ``url``, ``remoteAddress``).
+        subprotocol: the negotiated subprotocol, or None.
+    """
+
+    def __init__(
+        self, wss: WebSocketServer, handler: object, request: RequestInfo, protocol: WebSocketProtocol
+    ) -> None:
+        self.id: int = next(_ids)
+        self.wss = wss
+        self.handler = handler
+        self.request = request
+        self.subprotocol: str | None = protocol.subprotocol
+        self._protocol = protocol
+        self._status = CONNECTED
+        self._loop = wss.web_server.loop
+        self._in_loop_thread = wss.web_server.in_loop_thread
+        self._pending_bytes = 0  # queued by other threads, not yet handed to the transport
+        self._pending_lock = threading.Lock()
+        self.dropped_messages = 0
+        self._on_message = callback_of(handler, "onMessage")
+        self._on_open = callback_of(handler, "onOpen")
+        self._on_terminate = callback_of(handler, "onTerminate")
+        self._on_error = callback_of(handler, "onError")
+        self.runner = CallbackRunner(self._loop, wss.worker, self._follow_up_for, self._backlog)
+
+    # -- properties ----------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        """ "Connected", then "Closing" once a close has started, then "Closed"."""
+        return self._status
+
+    @property
+    def remoteAddress(self) -> str:
+        """The client's IP address."""
+        return str(self.request["remoteAddress"])
+
+    @property
+    def bufferedAmount(self) -> int:
+        """Bytes queued for this client and not yet written to the socket."""
+        return self._protocol.buffered_amount + self._pending_bytes
+
+    remote_address = remoteAddress
+    buffered_amount = bufferedAmount
+
+    # -- sending -------------------------------------------------------------------------------------
+
+    def send(self, message: Any) -> bool:
+        """Queue one message: ``str`` as text, bytes-like as binary, other JSON values as JSON text.
+
+        Returns True when queued, False when the connection is not "Connected" (nothing is sent).
+        Never blocks; see ``sendBufferLimit`` for clients that do not keep up.
+
+        Raises:
+            TypeError: the message cannot be sent (not text, bytes or JSON-serialisable).
+        """
+        opcode, payload, frame = _cached_frame(message)
+        if self._status != CONNECTED:
+            return False
+        if self._in_loop_thread():
+            self._send_now(opcode, payload, frame)
+            return True
+        with self._pending_lock:
+            self._pending_bytes += len(payload)
+        try:
+            self._loop.call_soon_threadsafe(self._send_from_thread, opcode, payload, frame)
+        except RuntimeError:  # the loop is closed: the server stopped meanwhile
+            return False
+        return True
+
+    def _send_from_thread(self, opcode: int, payload: bytes, frame: bytes) -> None:
+        with self._pending_lock:
+            self._pending_bytes -= len(payload)
+        self._send_now(opcode, payload, frame)
+
+    def _send_now(self, opcode: int, payload: bytes, frame: bytes) -> bool:
+        protocol = self._protocol
+        if not protocol.is_open or protocol.transport is None:
+            return False
+        if not self._room_for(len(payload)):
+            return False
+        if frame and protocol.connection.deflate is None:
+            # The frame is already built (and shared with other connections): write it as is.
+            protocol.transport.write(frame)
+            return True
+        header, body = protocol.connection.send_message(opcode, payload)
+        if len(body) < _JOIN_LIMIT:
+            protocol.transport.write(header + body)
+        else:
+            protocol.transport.write(header)
+            protocol.transport.write(body)
+        return True
+
+    def send_frame(self, frame: bytes) -> bool:
+        """Write a prebuilt, uncompressed message frame (``broadcast()``); on the loop thread only."""
+        protocol = self._protocol
+        if not protocol.is_open or protocol.transport is None or not self._room_for(len(frame)):
+            return False
+        protocol.transport.write(frame)
+        return True
+
+    def _room_for(self, size: int) -> bool:
+        """Apply ``sendBufferLimit``: False (and the policy applied) when the client is too far behind."""
+        limit = self.wss.sendBufferLimit
+        if limit is None or self._protocol.buffered_amount + size <= limit:
+            return True
+        if self.wss.backpressure == "drop":
+            self.dropped_messages += 1
+            self.report(
+                ErrorCode.SEND_BUFFER_FULL_DROPPED,
+                f"message of {size} bytes dropped: {self._protocol.buffered_amount} bytes already wait for "
+                f"this client (sendBufferLimit {limit}); {self.dropped_messages} dropped so far",
+            )
+            return False
+        self.report(
+            ErrorCode.SEND_BUFFER_FULL_CLOSED,
+            f"closing: the client does not read fast enough ({self._protocol.buffered_amount} bytes queued, "
+            f"sendBufferLimit {limit})",
+        )
+        self._close_on_loop(1008, "send buffer limit reached")
+        return False
+
+    # -- closing -------------------------------------------------------------------------------------
+
+    def terminate(self, code: int | Mapping[str, Any] = 1000, message: str = "") -> None:
+        """Start the close handshake with ``code`` and ``message`` (or ``{"code", "message"}``).
+
+        Raises:
+            ValueError: the code is not 1000-1003, 1007-1014 or 3000-4999, or the message is over
+                123 bytes of UTF-8.
+        """
+        if isinstance(code, Mapping):
+            unknown = set(code) - {"code", "message"}
+            if unknown:
+                raise ValueError(f"terminate() takes {{'code', 'message'}}, not {sorted(unknown)}")
+            message = code.get("message", "")
+            code = code.get("code", 1000)
+        if isinstance(code, bool) or not isinstance(code, int) or not is_valid_close_code(code):
+            raise ValueError(f"close code must be 1000-1003, 1007-1014 or 3000-4999, got {code!r}")
+        if not isinstance(message, str) or len(message.encode()) > 123:
+            raise ValueError("close message must be a str of at most 123 bytes of UTF-8")
+        if self._status != CONNECTED:
+            return
+        self._status = CLOSING
+        if self._in_loop_thread():
+            self._protocol.close(code, message)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+                self._loop.call_soon_threadsafe(self._protocol.close, code, message)
+
+    def _close_on_loop(self, code: int, reason: str) -> None:
+        if self._status == CONNECTED:
+            self._status = CLOSING
+        self._protocol.close(code, reason)
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once (loop thread only)."""
+        self._protocol.abort()
+
+    # -- events from the engine (loop thread) ---------------------------------------------------------
+
+    def opened(self) -> None:
+        self.runner.run(self._on_open, (self, Event(type="open")))
+
+    def message_received(self, data: str | bytes) -> None:
+        data_type = self.wss.dataType
+        value: Any = data
+        if data_type == "text":
+            if isinstance(data, bytes):
+                try:
+                    value = data.decode()
+                except UnicodeDecodeError:
+                    self._invalid(
+                        ErrorCode.INVALID_UTF8, "binary message is not valid UTF-8 (dataType is 'text')"
+                    )
+                    return
+        elif data_type == "blob":
+            if isinstance(data, str):
+                value = data.encode()
+        elif data_type == "object":
+            try:
+                value = json.loads(data)
+            except ValueError as exc:
+                self._invalid(
+                    ErrorCode.INVALID_JSON, f"message is not valid JSON (dataType is 'object'): {exc}"
+                )
+                return
+        self.runner.run(self._on_message, (self, Event(type="message", data=value)))
+
+    def _invalid(self, code: ErrorCode, message: str) -> None:
+        self.report(code, message)
+        self._close_on_loop(1007, "invalid message data")
+
+    def protocol_error(self, error: Exception) -> None:
+        if isinstance(error, PayloadTooBig):
+            code = ErrorCode.MESSAGE_TOO_BIG
+        elif isinstance(error, InvalidPayload):
+            code = ErrorCode.INVALID_UTF8
+        elif isinstance(error, WebSocketError) and error.close_code == 1011:
+            code = ErrorCode.KEEPALIVE_TIMEOUT
+        else:
+            code = ErrorCode.PROTOCOL_ERROR
+        if self._status == CONNECTED:
+            self._status = CLOSING
+        self.report(code, str(error), error)
+
+    def closed(self, code: int, reason: str) -> None:
+        self._status = CLOSED
+        self.wss.connection_closed(self)
+        self.runner.run(self._on_terminate, (self, Event(type="terminate", code=code, reason=reason)))
+
+    # -- errors --------------------------------------------------------------------------------------
+
+    def report(self, code: ErrorCode, message: str, exception: BaseException | None = None) -> None:
+        """Run ``onError`` (in order with the other callbacks); log when there is none."""
+        event = Event(type="error", errors=error_stack(code, message, exception), exception=exception)
+        if self._on_error is None:
+            logger.warning("connection %d: %s", self.id, message)
+        self.runner.run(self._on_error, (self, event))
+
+    def _follow_up_for(self, exc: BaseException, callback_name: str) -> FollowUp:
+        if self._on_error is None:
+            return None
+        message = f"{callback_name} raised {type(exc).__name__}: {exc}"
+        event = Event(
+            type="error", errors=error_stack(ErrorCode.CALLBACK_FAILED, message, exc), exception=exc
+        )
+        return self._on_error, (self, event)
+
+    def _backlog(self, behind: bool) -> None:
+        # The handler is slower than the client: stop reading from it until it catches up.
+        if behind:
+            self._protocol.pause_reading()
+        else:
+            self._protocol.resume_reading()
+
+    def __repr__(self) -> str:
+        return f"<WebSocketConnection {self.id} {self._status} from {self.remoteAddress}>"

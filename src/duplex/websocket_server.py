@@ -1,0 +1,464 @@
+"""``WebSocketServer``: 4D.WebSocketServer in Python.
+
+Created on a running :class:`~duplex.WebServer`, it takes the WebSocket upgrades of its ``path``
+(same host and ports), asks its handler's ``onConnection`` whether to accept each, and keeps the
+accepted :class:`~duplex.WebSocketConnection` objects in ``connections``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import threading
+from collections.abc import Awaitable, Collection, Iterable
+from typing import Any
+
+from .dispatch import CallbackRunner, FollowUp
+from .errors import ErrorCode, Reject, error_stack
+from .events import Event, RequestInfo
+from .options import check_number, normalize
+from .protocol.frames import frame_header
+from .protocol.handshake import UpgradeOffer, select_subprotocol
+from .transport import Accept, WebSocketProtocol
+from .transport import Reject as EngineReject
+from .web.request import Request
+from .web.routing import validate_route
+from .web_server import WebServer, web_server
+from .websocket_connection import WebSocketConnection, callback_of, encode_message
+from .workers import Worker, acquire_worker, release_worker
+
+__all__ = ["DEFAULT_OPTIONS", "WebSocketServer"]
+
+logger = logging.getLogger("duplex")
+
+DATA_TYPES = ("text", "blob", "object", "auto")
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "path": None,
+    "dataType": "text",
+    "maxMessageSize": 16 * 1024 * 1024,
+    "pingInterval": 20.0,
+    "pingTimeout": 20.0,
+    "handshakeTimeout": 10.0,
+    "closeTimeout": 10.0,
+    "maxConnections": 10_000,
+    "origins": None,
+    "sendBufferLimit": 16 * 1024 * 1024,
+    "backpressure": "close",
+    "compression": True,
+    "subprotocols": [],
+    "worker": None,
+    "webServer": None,
+}
+
+
+class WebSocketServer:
+    """A WebSocket server on a web server (4D.WebSocketServer).
+
+    Args:
+        handler: the WSSHandler: an object with ``onConnection(wss, event)`` and optionally
+            ``onOpen``, ``onTerminate``, ``onError`` (or their snake_case spellings).
+        options: ``path``, ``dataType`` and the options of API.md section 7 (see ``docs/api.md``).
+
+    Raises:
+        TypeError: ``handler`` has no ``onConnection``.
+        ValueError: an unknown option or an invalid value; ``path`` already taken on that web server.
+        RuntimeError: the web server is not running.
+    """
+
+    def __init__(self, handler: object, options: dict[str, Any] | None = None) -> None:
+        self._on_connection = callback_of(handler, "onConnection")
+        if self._on_connection is None:
+            raise TypeError(
+                f"the WebSocketServer handler ({type(handler).__name__}) must have an onConnection(wss, event) "
+                "method that returns a connection handler (or None to refuse)"
+            )
+        self.handler = handler
+        self._options = _validate(normalize(options, DEFAULT_OPTIONS, "WebSocketServer option"))
+        web = self._options["webServer"] or web_server()
+        if not web.isRunning:
+            raise RuntimeError(
+                "the web server is not running: start it first, e.g. duplex.web_server().start({'HTTPPort': 8080}), "
+                "or pass a running WebServer as options['webServer']"
+            )
+        self.web_server: WebServer = web
+        self.terminated = False
+        self._connections: dict[int, WebSocketConnection] = {}
+        self._handshakes = 0
+        self._terminating: asyncio.Future[None] | None = None
+        self._terminate_done = threading.Event()
+        self.worker: Worker | None = (
+            acquire_worker(self._options["worker"]) if self._options["worker"] else None
+        )
+        self._on_open = callback_of(handler, "onOpen")
+        self._on_terminate = callback_of(handler, "onTerminate")
+        self._on_error = callback_of(handler, "onError")
+        try:
+            self._runner = web.call_in_loop(self._register)
+        except BaseException:
+            if self.worker is not None:
+                release_worker(self.worker)
+            raise
+
+    def _register(self) -> CallbackRunner:
+        if not self.web_server.isRunning:
+            raise RuntimeError("the web server stopped before the WebSocketServer could start")
+        self.web_server.http.router.add(self.path, self._endpoint)
+        self.web_server.websocket_servers.append(self)
+        runner = CallbackRunner(self.web_server.loop, self.worker, self._follow_up_for)
+        runner.run(self._on_open, (self, Event(type="open")))
+        return runner
+
+    # -- properties ------------------------------------------------------------------------------------
+
+    @property
+    def connections(self) -> list[WebSocketConnection]:
+        """A snapshot of the open connections (a connection leaves when its status becomes "Closed")."""
+        return list(self._connections.values())
+
+    @property
+    def dataType(self) -> str:
+        """How messages reach ``onMessage``: "text", "blob", "object" or "auto"."""
+        return str(self._options["dataType"])
+
+    @property
+    def path(self) -> str | None:
+        """The path pattern served (None: every upgrade no other server takes)."""
+        path: str | None = self._options["path"]
+        return path
+
+    @property
+    def sendBufferLimit(self) -> int | None:
+        """Bytes queued for one client before ``backpressure`` applies (None: no limit)."""
+        limit: int | None = self._options["sendBufferLimit"]
+        return limit
+
+    @property
+    def backpressure(self) -> str:
+        """What happens at ``sendBufferLimit``: "close" (1008) or "drop" (the newest message)."""
+        return str(self._options["backpressure"])
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The options in effect (a copy), defaults included."""
+        return dict(self._options)
+
+    data_type = dataType
+    send_buffer_limit = sendBufferLimit
+
+    # -- accepting -------------------------------------------------------------------------------------
+
+    def _endpoint(
+        self, request: Request, offer: UpgradeOffer
+    ) -> Accept | EngineReject | Awaitable[Accept | EngineReject]:
+        """Decide on a validated upgrade (loop thread)."""
+        options = self._options
+        if self.terminated:
+            return EngineReject(503, "this WebSocket server is terminated")
+        origins = options["origins"]
+        if origins is not None and offer.origin not in origins:
+            return EngineReject(403, f"origin {offer.origin!r} is not allowed")
+        limit = options["maxConnections"]
+        if limit is not None and len(self._connections) + self._handshakes >= limit:
+            return EngineReject(503, f"this server takes at most {limit} connections; try again later")
+        info = RequestInfo(
+            headers=request.headers,
+            query=request.query,
+            url=request.url,
+            remoteAddress=request.remote_address,
+        )
+        subprotocol = select_subprotocol(offer.subprotocols, options["subprotocols"])
+        event = Event(type="connection", request=info)
+        if self.worker is None:
+            # The common case, a plain function on the loop thread: answer without a task.
+            try:
+                result = self._on_connection(self, event)  # type: ignore[misc]
+            except Exception as exc:
+                return self._connection_refused(exc)
+            if not inspect.isawaitable(result):
+                return self._accept_or_refuse(result, info, subprotocol)
+            return self._await_handler(result, info, subprotocol)
+        return self._handshake_on_worker(event, info, subprotocol)
+
+    async def _await_handler(
+        self, awaitable: Awaitable[Any], info: RequestInfo, subprotocol: str | None
+    ) -> Accept | EngineReject:
+        self._handshakes += 1
+        try:
+            result = await asyncio.wait_for(_as_coroutine(awaitable), self._options["handshakeTimeout"])
+        except TimeoutError:
+            return self._handshake_timed_out()
+        except Exception as exc:
+            return self._connection_refused(exc)
+        finally:
+            self._handshakes -= 1
+        return self._accept_or_refuse(result, info, subprotocol)
+
+    async def _handshake_on_worker(
+        self, event: Event, info: RequestInfo, subprotocol: str | None
+    ) -> Accept | EngineReject:
+        loop = self.web_server.loop
+        answer: asyncio.Future[Any] = loop.create_future()
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if not answer.done():
+                if error is not None:
+                    answer.set_exception(error)
+                else:
+                    answer.set_result(result)
+
+        runner = CallbackRunner(loop, self.worker, lambda exc, name: None)
+        runner.run(self._on_connection, (self, event), done)
+        return await self._await_handler(answer, info, subprotocol)
+
+    def _handshake_timed_out(self) -> EngineReject:
+        seconds = self._options["handshakeTimeout"]
+        self._report(
+            ErrorCode.HANDSHAKE_TIMEOUT, f"onConnection did not answer within handshakeTimeout ({seconds} s)"
+        )
+        return EngineReject(503, "the server did not answer the handshake in time")
+
+    def _connection_refused(self, exc: BaseException) -> EngineReject:
+        if isinstance(exc, Reject):
+            return EngineReject(exc.status, exc.reason)
+        logger.error("onConnection raised %s: %s", type(exc).__name__, exc, exc_info=exc)
+        self._report(ErrorCode.ON_CONNECTION_FAILED, f"onConnection raised {type(exc).__name__}: {exc}", exc)
+        return EngineReject(500, "")
+
+    def _accept_or_refuse(
+        self, result: Any, info: RequestInfo, subprotocol: str | None
+    ) -> Accept | EngineReject:
+        if result is None:
+            return EngineReject(403, "")
+        if self.terminated:
+            return EngineReject(503, "this WebSocket server is terminated")
+        if callback_of(result, "onMessage") is None:
+            self._report(
+                ErrorCode.INVALID_CONNECTION_HANDLER,
+                f"onConnection returned {type(result).__name__}, which has no onMessage(ws, event) method: "
+                "return a connection handler object (or None to refuse)",
+            )
+            return EngineReject(500, "")
+        options = self._options
+        return Accept(
+            _ConnectionEvents(self, result, info),
+            subprotocol=subprotocol,
+            compression=options["compression"],
+            max_message_size=options["maxMessageSize"],
+            close_timeout=options["closeTimeout"],
+            ping_interval=options["pingInterval"],
+            ping_timeout=options["pingTimeout"],
+        )
+
+    # -- for connections -------------------------------------------------------------------------------
+
+    def connection_opened(self, connection: WebSocketConnection) -> None:
+        self._connections[connection.id] = connection
+
+    def connection_closed(self, connection: WebSocketConnection) -> None:
+        self._connections.pop(connection.id, None)
+
+    # -- broadcast -------------------------------------------------------------------------------------
+
+    def broadcast(
+        self, message: Any, exclude: WebSocketConnection | Iterable[WebSocketConnection] | None = None
+    ) -> None:
+        """Send one message to every open connection, except ``exclude`` (one or several).
+
+        The frame is built once and the same bytes are written to every connection (uncompressed:
+        permessage-deflate lets each message choose). Safe from any thread.
+
+        Raises:
+            TypeError: the message cannot be sent (see ``WebSocketConnection.send``).
+        """
+        opcode, payload = encode_message(message)
+        frame = frame_header(opcode, len(payload)) + payload
+        if exclude is None:
+            excluded: Collection[int] = ()
+        elif isinstance(exclude, WebSocketConnection):
+            excluded = (exclude.id,)
+        else:
+            excluded = {connection.id for connection in exclude}
+        if self.web_server.in_loop_thread():
+            self._broadcast_now(frame, excluded)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+                self.web_server.loop.call_soon_threadsafe(self._broadcast_now, frame, excluded)
+
+    def _broadcast_now(self, frame: bytes, excluded: Collection[int]) -> None:
+        for connection_id, connection in list(self._connections.items()):
+            if connection_id not in excluded:
+                connection.send_frame(frame)
+
+    # -- terminating -----------------------------------------------------------------------------------
+
+    def terminate(self, timeout: float | None = None) -> None:
+        """Close the server: no new connections, then every connection closed with 1001.
+
+        Args:
+            timeout: None: a clean close handshake with each client (bounded by ``closeTimeout``);
+                seconds: sockets still open after that are dropped; 0: drop every socket now.
+
+        From a callback (loop or worker thread) it starts the shutdown and returns; from any other
+        thread it returns once everything is closed and ``onTerminate`` ran. Idempotent.
+        """
+        if timeout is not None:
+            check_number("timeout", timeout)
+        self.terminated = True
+        web = self.web_server
+        if web.in_loop_thread() or (self.worker is not None and self.worker.is_current()):
+            if web.in_loop_thread():
+                self._start_terminate(timeout)
+            else:
+                web.loop.call_soon_threadsafe(self._start_terminate, timeout)
+            return
+        if not self._terminate_done.is_set():
+            try:
+                web.loop.call_soon_threadsafe(self._start_terminate, timeout)
+            except RuntimeError:  # the loop is gone: nothing is left to close
+                return
+            self._terminate_done.wait(30 if timeout is None else timeout + 30)
+
+    async def terminate_async(self, timeout: float | None = None) -> None:
+        """Terminate from a coroutine on the server's loop, and wait until it is done."""
+        self.terminated = True
+        await asyncio.shield(self._start_terminate(timeout))
+
+    def _start_terminate(self, timeout: float | None) -> asyncio.Future[None]:
+        if self._terminating is not None:
+            return self._terminating
+        loop = self.web_server.loop
+        self._terminating = loop.create_future()
+        self.terminated = True
+        http = self.web_server._http
+        if http is not None:
+            http.router.remove(self.path)
+        loop.create_task(self._close_all(timeout))
+        return self._terminating
+
+    async def _close_all(self, timeout: float | None) -> None:
+        connections = self.connections
+        for connection in connections:
+            if timeout == 0:
+                connection.abort()
+            else:
+                connection._close_on_loop(1001, "server terminated")
+        deadline = self._options["closeTimeout"] + 1.0 if timeout is None else timeout
+        await _wait_for_closed(connections, deadline)
+        for connection in connections:
+            if connection.status != "Closed":
+                connection.abort()
+        await _wait_for_closed(connections, 1.0)
+        # onTerminate of each connection runs before the server's.
+        while not all(connection.runner.idle for connection in connections):
+            await asyncio.sleep(0.005)
+        if self in self.web_server.websocket_servers:
+            self.web_server.websocket_servers.remove(self)
+
+        def finished(result: Any, error: BaseException | None) -> None:
+            if self.worker is not None:
+                release_worker(self.worker)
+            assert self._terminating is not None
+            if not self._terminating.done():
+                self._terminating.set_result(None)
+            self._terminate_done.set()
+
+        self._runner.run(self._on_terminate, (self, Event(type="terminate")), finished)
+
+    # -- errors ----------------------------------------------------------------------------------------
+
+    def _report(self, code: ErrorCode, message: str, exception: BaseException | None = None) -> None:
+        event = Event(type="error", errors=error_stack(code, message, exception), exception=exception)
+        if self._on_error is None:
+            logger.warning("WebSocketServer %s: %s", self.path, message)
+        self._runner.run(self._on_error, (self, event))
+
+    def _follow_up_for(self, exc: BaseException, callback_name: str) -> FollowUp:
+        if self._on_error is None:
+            return None
+        message = f"{callback_name} raised {type(exc).__name__}: {exc}"
+        event = Event(
+            type="error", errors=error_stack(ErrorCode.SERVER_CALLBACK_FAILED, message, exc), exception=exc
+        )
+        return self._on_error, (self, event)
+
+    def __repr__(self) -> str:
+        state = "terminated" if self.terminated else f"{len(self._connections)} connections"
+        return f"<WebSocketServer path={self.path!r} {state}>"
+
+
+class _ConnectionEvents:
+    """The engine's per-connection handler: turns transport events into 4D callbacks."""
+
+    __slots__ = ("connection", "handler", "request", "wss")
+
+    def __init__(self, wss: WebSocketServer, handler: object, request: RequestInfo) -> None:
+        self.wss = wss
+        self.handler = handler
+        self.request = request
+        self.connection: WebSocketConnection | None = None
+
+    def on_open(self, ws: WebSocketProtocol) -> None:
+        connection = WebSocketConnection(self.wss, self.handler, self.request, ws)
+        self.connection = connection
+        self.wss.connection_opened(connection)
+        connection.opened()
+
+    def on_message(self, ws: WebSocketProtocol, data: str | bytes) -> None:
+        assert self.connection is not None
+        self.connection.message_received(data)
+
+    def on_error(self, ws: WebSocketProtocol, error: Exception) -> None:
+        if self.connection is not None:
+            self.connection.protocol_error(error)
+
+    def on_close(self, ws: WebSocketProtocol, code: int, reason: str) -> None:
+        if self.connection is not None:
+            self.connection.closed(code, reason)
+
+
+async def _wait_for_closed(connections: list[WebSocketConnection], seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while any(connection.status != "Closed" for connection in connections) and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+
+
+async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _validate(options: dict[str, Any]) -> dict[str, Any]:
+    merged = {**DEFAULT_OPTIONS, **options}
+    validate_route(merged["path"])
+    if merged["dataType"] not in DATA_TYPES:
+        raise ValueError(f"dataType must be one of {', '.join(DATA_TYPES)}; got {merged['dataType']!r}")
+    check_number("maxMessageSize", merged["maxMessageSize"], integer=True, minimum=1)
+    for name in ("pingInterval", "pingTimeout"):
+        check_number(name, merged[name], allow_none=True)
+    for name in ("handshakeTimeout", "closeTimeout"):
+        check_number(name, merged[name], exclusive=True)
+    check_number("maxConnections", merged["maxConnections"], integer=True, minimum=1, allow_none=True)
+    check_number("sendBufferLimit", merged["sendBufferLimit"], integer=True, minimum=1, allow_none=True)
+    if merged["backpressure"] not in ("close", "drop"):
+        raise ValueError(f"backpressure must be 'close' or 'drop', got {merged['backpressure']!r}")
+    if not isinstance(merged["compression"], bool):
+        raise ValueError(f"compression must be True or False, got {merged['compression']!r}")
+    origins = merged["origins"]
+    if origins is not None:
+        if isinstance(origins, str) or not all(isinstance(origin, str) for origin in origins):
+            raise ValueError("origins must be a list of Origin values like 'https://example.com', or None")
+        merged["origins"] = frozenset(origins)
+    subprotocols = merged["subprotocols"]
+    if isinstance(subprotocols, str) or not all(isinstance(name, str) and name for name in subprotocols):
+        raise ValueError("subprotocols must be a list of names, in order of preference")
+    merged["subprotocols"] = list(subprotocols)
+    worker = merged["worker"]
+    if worker is not None and (not isinstance(worker, str) or not worker):
+        raise ValueError(f"worker must be a name (a non-empty str) or None, got {worker!r}")
+    web = merged["webServer"]
+    if web is not None and not isinstance(web, WebServer):
+        raise ValueError(f"webServer must be a duplex.WebServer, got {type(web).__name__}")
+    return merged

@@ -30,6 +30,7 @@ from ..protocol.deflate import PerMessageDeflate, negotiate
 from ..protocol.exceptions import HandshakeError
 from ..protocol.handshake import UpgradeOffer, build_accept_response, is_upgrade_request, validate_upgrade
 from ..transport import Accept, Reject, WebSocketProtocol
+from .cors import cors_headers, preflight_headers
 from .request import Headers, Request
 from .responses import build_response, error_response
 
@@ -81,6 +82,8 @@ class HttpProtocol(asyncio.Protocol):
         self._busy = False
         self._closing = False
         self._upgrade_tail: bytes | None = None
+        self._head = False  # the request being answered is a HEAD: no body in the response
+        self._tls = False
         self._timer: asyncio.TimerHandle | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._write_paused = False
@@ -94,6 +97,7 @@ class HttpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if isinstance(peer, tuple) else ""
         self.server.http_connections.add(self)
+        self._tls = transport.get_extra_info("sslcontext") is not None
         self._set_timer(self.config.request_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -133,16 +137,25 @@ class HttpProtocol(asyncio.Protocol):
         self._process_queue()
 
     def pause_writing(self) -> None:
+        # The client does not read its responses: stop answering (and reading) until it does, so
+        # a pipelining client cannot make us queue responses without bound.
         self._write_paused = True
+        if self.transport is not None and not self._closing:
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
+        if self.transport is not None and not self._closing and self._upgrade_tail is None:
+            self.transport.resume_reading()
+        if not self._busy:
+            self._process_queue()
 
     # -- httptools callbacks (each read bounded) --------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._head = False
         self._in_request = True
         self._url = b""
         self._headers = []
@@ -164,7 +177,10 @@ class HttpProtocol(asyncio.Protocol):
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
+        expects_continue = False
         for name, value in self._headers:
+            if name.lower() == "expect" and value.strip().lower() == "100-continue":
+                expects_continue = True
             length = value.strip()
             if (
                 name.lower() == "content-length"
@@ -174,6 +190,9 @@ class HttpProtocol(asyncio.Protocol):
                 raise _RequestRefused(
                     413, f"request body of {length} bytes over the limit of {self.config.max_request_size}"
                 )
+        if expects_continue and self.transport is not None and not self._queue and not self._busy:
+            # RFC 9110 section 10.1.1: the client waits for this before sending the body.
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         # No endpoint of this server reads request bodies: count them against the limit and drop them.
@@ -186,7 +205,11 @@ class HttpProtocol(asyncio.Protocol):
         self._cancel_timer()
         parser = self._parser
         url = self._url.decode("latin-1")
-        path, _, query = url.partition("?")
+        target = url
+        if not target.startswith("/") and "://" in target:
+            # Absolute form (RFC 9112 section 3.2.2), as proxies send it: route on its path.
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        path, _, query = target.partition("?")
         path = path.partition("#")[0]
         request = Request(
             method=parser.get_method().decode("ascii", "replace"),
@@ -202,7 +225,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- answering ----------------------------------------------------------------------------
 
     def _process_queue(self) -> None:
-        while self._queue and not self._busy and not self._closing:
+        while self._queue and not self._busy and not self._closing and not self._write_paused:
             pending = self._queue.popleft()
             self._answer(pending)
         if not self._busy and not self._closing and not self._in_request and not self._queue:
@@ -210,38 +233,61 @@ class HttpProtocol(asyncio.Protocol):
 
     def _answer(self, pending: _PendingRequest) -> None:
         request = pending.request
+        self._head = request.method == "HEAD"
+        if request.http_version != "1.0" and len(request.headers.get_all("host")) != 1:
+            # RFC 9112 section 3.2: a request without exactly one Host is answered 400.
+            self._refuse(400, "an HTTP/1.1 request needs exactly one Host header")
+            return
         if is_upgrade_request(request.headers.items_raw()):
             self._answer_upgrade(request)
             return
-        if pending.upgrade or self._upgrade_tail is not None:
+        if pending.upgrade:
             # An upgrade to something other than WebSocket (h2c...): we don't speak it; answer
             # as plain HTTP/1.1 and close, since the parser stopped at this request.
             pending.keep_alive = False
         endpoint_path = self.server.router.match_specific(request.path)
         if endpoint_path is not None:
-            self._write(
-                error_response(
-                    426,
-                    "this path is a WebSocket endpoint: connect with a WebSocket client",
-                    [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13")],
-                    keep_alive=False,
-                ),
-                keep_alive=False,
+            self._refuse(
+                426,
+                "this path is a WebSocket endpoint: connect with a WebSocket client",
+                [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13")],
             )
             return
         self._answer_static(request, pending.keep_alive)
 
+    def _extra_headers(self, request: Request) -> list[tuple[str, str]]:
+        """HSTS on HTTPS, CORS for allowed origins."""
+        extra: list[tuple[str, str]] = []
+        if self._tls and self.config.hsts_max_age is not None:
+            extra.append(("Strict-Transport-Security", f"max-age={self.config.hsts_max_age}"))
+        if self.config.cors is not None:
+            extra.extend(cors_headers(self.config.cors, request.headers.get_one("origin")))
+        return extra
+
     def _answer_static(self, request: Request, keep_alive: bool) -> None:
+        extra = self._extra_headers(request)
+        if request.method == "OPTIONS" and self.config.cors is not None:
+            headers = request.headers
+            answer = preflight_headers(
+                self.config.cors,
+                headers.get_one("origin"),
+                headers.get_one("access-control-request-method"),
+                headers.get_one("access-control-request-headers"),
+            )
+            if answer is not None:
+                self._write(build_response(204, answer, keep_alive=keep_alive), keep_alive)
+                return
         static = self.server.static
         if static is None:
-            self._write(error_response(404, keep_alive=keep_alive), keep_alive)
+            self._write(error_response(404, "", extra, keep_alive=keep_alive, head=self._head), keep_alive)
             return
         lowered = {name.lower(): value for name, value in request.headers.items_raw()}
         response = static.respond(request.method, request.path, lowered)
+        response_headers = response.headers + extra if extra else response.headers
         if response.file_path is None or request.method == "HEAD":
             head = build_response(
                 response.status,
-                response.headers,
+                response_headers,
                 b"" if request.method == "HEAD" else response.body,
                 content_length=response.length if response.file_path is not None else len(response.body),
                 keep_alive=keep_alive,
@@ -254,14 +300,14 @@ class HttpProtocol(asyncio.Protocol):
                     file.seek(response.offset)
                     body = file.read(response.length)
             except OSError:
-                self._write(error_response(404, keep_alive=keep_alive), keep_alive)
+                self._write(error_response(404, keep_alive=keep_alive, head=self._head), keep_alive)
                 return
             self._write(
-                build_response(response.status, response.headers, body, keep_alive=keep_alive), keep_alive
+                build_response(response.status, response_headers, body, keep_alive=keep_alive), keep_alive
             )
             return
         head = build_response(
-            response.status, response.headers, b"", content_length=response.length, keep_alive=keep_alive
+            response.status, response_headers, b"", content_length=response.length, keep_alive=keep_alive
         )
         self._busy = True
         self._task = self.loop.create_task(
@@ -380,7 +426,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _refuse(self, status: int, message: str, headers: list[tuple[str, str]] | None = None) -> None:
         """Answer an error and close: after a refused request the stream may be out of sync."""
-        self._write(error_response(status, message, headers or []), keep_alive=False)
+        self._write(error_response(status, message, headers or [], head=self._head), keep_alive=False)
 
     def _write(self, data: bytes, keep_alive: bool) -> None:
         if self.transport is None or self._closing:

@@ -5,7 +5,9 @@ Status lines are precomputed: a response costs one join, not a format per line.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from email.utils import formatdate
 from http import HTTPStatus
 
 __all__ = ["build_response", "error_response", "reason_phrase"]
@@ -24,6 +26,20 @@ def reason_phrase(status: int) -> str:
         return ""
 
 
+_date_second = 0
+_date_line = b""
+
+
+def date_header() -> bytes:
+    """The ``Date:`` line (RFC 9110 section 6.6.1), formatted once a second, not once a response."""
+    global _date_second, _date_line
+    now = int(time.time())
+    if now != _date_second:
+        _date_second = now
+        _date_line = b"Date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+    return _date_line
+
+
 def build_response(
     status: int,
     headers: Sequence[tuple[str, str]] = (),
@@ -39,13 +55,18 @@ def build_response(
     connection will not be kept alive.
     """
     status_line = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} {reason_phrase(status)}\r\n".encode()
-    parts = [status_line, SERVER_HEADER]
+    parts = [status_line, SERVER_HEADER, date_header()]
     has_length = False
     for name, value in headers:
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
             raise ValueError(f"header {name!r} contains a line break")
-        if name.lower() == "content-length":
+        lowered = name.lower()
+        if lowered == "content-length":
             has_length = True
+        elif lowered == "connection" and not keep_alive:
+            # One Connection line listing both options, e.g. "Upgrade, close".
+            value = f"{value}, close"
+            keep_alive = True
         parts.append(f"{name}: {value}\r\n".encode("latin-1"))
     if not has_length and status >= 200 and status not in (204, 304):
         length = len(body) if content_length is None else content_length
@@ -58,12 +79,22 @@ def build_response(
 
 
 def error_response(
-    status: int, message: str = "", headers: Sequence[tuple[str, str]] = (), *, keep_alive: bool = False
+    status: int,
+    message: str = "",
+    headers: Sequence[tuple[str, str]] = (),
+    *,
+    keep_alive: bool = False,
+    head: bool = False,
 ) -> bytes:
-    """A short text/plain error response: "404 Not Found" and, if given, a line that says why."""
+    """A short text/plain error response: "404 Not Found" and, if given, a line that says why.
+
+    ``head``: the request was HEAD; the response has the same headers but no body (RFC 9110 9.3.2).
+    """
     text = f"{status} {reason_phrase(status)}\n"
     if message:
         text += message + "\n"
     body = text.encode()
     all_headers = [("Content-Type", "text/plain; charset=utf-8"), *headers]
+    if head:
+        return build_response(status, all_headers, b"", content_length=len(body), keep_alive=keep_alive)
     return build_response(status, all_headers, body, keep_alive=keep_alive)

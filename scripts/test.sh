@@ -9,6 +9,16 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+# The demo page is tested in a real browser: Debian's chromium (Playwright drives it, never downloads one).
+if [[ ! -x /usr/bin/chromium ]]; then
+  if [[ $(id -u) == 0 ]]; then
+    echo "== installing chromium (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2
+  fi
+fi
 echo "== ruff"
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks

@@ -19,11 +19,43 @@
 
 from __future__ import annotations
 
-from .errors import ErrorCode, Reject
-from .events import Event, RequestInfo
-from .web_server import WebServer, web_server
-from .websocket_connection import WebSocketConnection
-from .websocket_server import WebSocketServer
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import ErrorCode, Reject
+    from .events import Event, RequestInfo
+    from .webserver import WebServer, web_server
+    from .websocket_connection import WebSocketConnection
+    from .websocket_server import WebSocketServer
+
+# The public names load on first use (PEP 562), so that importing the sans-I/O core
+# (duplex.protocol) does not pull in asyncio and the servers above it.
+_EXPORTS = {
+    "ErrorCode": "errors",
+    "Reject": "errors",
+    "Event": "events",
+    "RequestInfo": "events",
+    "WebServer": "webserver",
+    "web_server": "webserver",
+    "WebSocketConnection": "websocket_connection",
+    "WebSocketServer": "websocket_server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'duplex' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["WebSocketConnection", "callback_of", "encode_message"]
 
 logger = logging.getLogger("duplex")
+# One line per connection opened and closed, at INFO: `duplex serve` shows them.
+connection_log = logging.getLogger("duplex.connections")
 
 _ids = itertools.count(1)
 
@@ -209,9 +211,12 @@ class WebSocketConnection:
         return True
 
     def _room_for(self, size: int) -> bool:
-        """Apply ``sendBufferLimit``: False (and the policy applied) when the client is too far behind."""
+        """Apply ``sendBufferLimit``: False (and the policy applied) when bytes already wait for
+        this client and this message would take the queue over the limit."""
         limit = self.wss.sendBufferLimit
-        if limit is None or self._protocol.buffered_amount + size <= limit:
+        queued = self._protocol.buffered_amount
+        # A client with nothing queued is keeping up, whatever the size of this one message.
+        if limit is None or queued == 0 or queued + size <= limit:
             return True
         if self.wss.backpressure == "drop":
             self.dropped_messages += 1
@@ -269,6 +274,9 @@ class WebSocketConnection:
     # -- events from the engine (loop thread) ---------------------------------------------------------
 
     def opened(self) -> None:
+        connection_log.info(
+            "connection %d opened from %s on %s", self.id, self.remoteAddress, self.request.get("url", "")
+        )
         self.runner.run(self._on_open, (self, Event(type="open")))
 
     def message_received(self, data: str | bytes) -> None:
@@ -314,6 +322,13 @@ class WebSocketConnection:
         self.report(code, str(error), error)
 
     def closed(self, code: int, reason: str) -> None:
+        connection_log.info(
+            "connection %d from %s closed: %d%s",
+            self.id,
+            self.remoteAddress,
+            code,
+            f" {reason}" if reason else "",
+        )
         self._status = CLOSED
         self.wss.connection_closed(self)
         self.runner.run(self._on_terminate, (self, Event(type="terminate", code=code, reason=reason)))

@@ -25,7 +25,7 @@ from .transport import Accept, WebSocketProtocol
 from .transport import Reject as EngineReject
 from .web.request import Request
 from .web.routing import validate_route
-from .web_server import WebServer, web_server
+from .webserver import WebServer, web_server
 from .websocket_connection import WebSocketConnection, callback_of, encode_message
 from .workers import Worker, acquire_worker, release_worker
 
@@ -351,8 +351,11 @@ class WebSocketServer:
             if connection.status != "Closed":
                 connection.abort()
         await _wait_for_closed(connections, 1.0)
-        # onTerminate of each connection runs before the server's.
-        while not all(connection.runner.idle for connection in connections):
+        # onTerminate of each connection runs before the server's (a callback stuck for longer
+        # than closeTimeout does not hold the shutdown up).
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._options["closeTimeout"]
+        while not all(connection.runner.idle for connection in connections) and loop.time() < give_up:
             await asyncio.sleep(0.005)
         if self in self.web_server.websocket_servers:
             self.web_server.websocket_servers.remove(self)

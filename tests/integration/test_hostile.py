@@ -25,8 +25,8 @@ import pytest
 from echo_server import Echo
 from websockets.asyncio.client import connect
 
-from conftest import RunningServer
 from duplex.transport import Accept
+from support import RunningServer
 
 TIMEOUT = 5.0
 SECRET = b"TOP SECRET: never served\n"

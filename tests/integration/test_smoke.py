@@ -6,7 +6,7 @@ import asyncio
 
 from websockets.asyncio.client import connect
 
-from conftest import RunningServer
+from support import RunningServer
 
 
 def test_echo_ws_and_wss(echo_server: RunningServer) -> None:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from conftest import RunningServer
+from support import RunningServer
 
 T = TypeVar("T")
 

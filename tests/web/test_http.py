@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import RunningServer
+from support import RunningServer
 
 TIMEOUT = 5.0
 INDEX = b"<!doctype html><title>duplex</title>hello\n"  # written by the static_root fixture

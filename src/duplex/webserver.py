@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import threading
 from collections.abc import Callable, Coroutine
@@ -418,7 +419,8 @@ def _failure(code: ErrorCode, message: str) -> dict[str, Any]:
 def _listen_error(config: HttpConfig, exc: OSError) -> str:
     ports = [str(port) for port in (config.http_port, config.https_port) if port is not None]
     reason = exc.strerror or str(exc)
-    return f"cannot listen on {config.host} port {'/'.join(ports)}: {reason} (is another server using it?)"
+    hint = " (is another server using it?)" if exc.errno == errno.EADDRINUSE else ""
+    return f"cannot listen on {config.host} port {'/'.join(ports)}: {reason}{hint}"
 
 
 _default_lock = threading.Lock()

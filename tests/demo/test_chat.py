@@ -1,0 +1,206 @@
+"""The chat demo's server side (``duplex.demo.chat``), driven by real ``websockets`` clients.
+
+The demo runs in-process here (a ``WebServer`` on a free port with ``ChatServer`` at /ws, dataType
+"object", as ``duplex serve`` sets it up); ``test_chat_page.py`` drives it from a browser.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+import duplex
+from duplex.demo import STATIC_FOLDER, ChatServer
+from duplex.demo.chat import MAX_NAME, MAX_TEXT
+
+pytestmark = pytest.mark.timeout(60)
+
+TIMEOUT = 5.0
+# How long to wait to be sure that nothing arrives.
+QUIET = 0.3
+
+
+@pytest.fixture
+def chat_url() -> Iterator[str]:
+    """The WebSocket URL of a running chat demo; the server is stopped afterwards."""
+    web = duplex.WebServer()
+    result = web.start({"HTTPPort": 0, "IPAddressToListen": "127.0.0.1", "rootFolder": str(STATIC_FOLDER)})
+    assert result["success"], result
+    try:
+        duplex.WebSocketServer(ChatServer(), {"path": "/ws", "dataType": "object", "webServer": web})
+        yield f"ws://127.0.0.1:{web.HTTPPort}/ws"
+    finally:
+        web.stop()
+
+
+@pytest.fixture
+def client(chat_url: str) -> Iterator[Callable[[], ClientConnection]]:
+    """``client()`` opens a connection to the chat; every one is closed afterwards."""
+    with ExitStack() as opened:
+
+        def open_one() -> ClientConnection:
+            return opened.enter_context(connect(chat_url, open_timeout=TIMEOUT, close_timeout=TIMEOUT))
+
+        yield open_one
+
+
+def send(connection: ClientConnection, message: Any) -> None:
+    connection.send(json.dumps(message))
+
+
+def receive(connection: ClientConnection) -> Any:
+    return json.loads(connection.recv(timeout=TIMEOUT))
+
+
+def assert_quiet(connection: ClientConnection) -> None:
+    """Nothing arrives on ``connection`` for a moment."""
+    with pytest.raises(TimeoutError):
+        connection.recv(timeout=QUIET)
+
+
+def join(connection: ClientConnection, name: str) -> Any:
+    send(connection, {"type": "join", "name": name})
+    return receive(connection)
+
+
+def test_first_member_is_welcomed_alone(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    assert join(ada, "Ada") == {"type": "welcome", "users": ["Ada"]}
+
+
+def test_others_hear_who_joined(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    join(ada, "Ada")
+    bob = client()
+    assert join(bob, "Bob") == {"type": "welcome", "users": ["Ada", "Bob"]}
+    assert receive(ada) == {"type": "joined", "name": "Bob", "users": ["Ada", "Bob"]}
+    assert_quiet(bob)  # the newcomer gets "welcome" only, not its own "joined"
+
+
+def test_said_reaches_everyone_sender_included(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    join(ada, "Ada")
+    bob = client()
+    join(bob, "Bob")
+    receive(ada)  # Bob joined
+    send(ada, {"type": "say", "text": "hello Bob"})
+    assert receive(ada) == {"type": "said", "name": "Ada", "text": "hello Bob"}
+    assert receive(bob) == {"type": "said", "name": "Ada", "text": "hello Bob"}
+    send(bob, {"type": "say", "text": "hi Ada, ça va ? 👋"})
+    assert receive(bob) == {"type": "said", "name": "Bob", "text": "hi Ada, ça va ? 👋"}
+    assert receive(ada) == {"type": "said", "name": "Bob", "text": "hi Ada, ça va ? 👋"}
+
+
+def test_those_left_hear_who_left(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    join(ada, "Ada")
+    bob = client()
+    join(bob, "Bob")
+    receive(ada)
+    eve = client()
+    join(eve, "Eve")
+    receive(ada)
+    receive(bob)
+    bob.close()
+    assert receive(ada) == {"type": "left", "name": "Bob", "users": ["Ada", "Eve"]}
+    assert receive(eve) == {"type": "left", "name": "Bob", "users": ["Ada", "Eve"]}
+
+
+def test_leaving_without_joining_is_not_announced(client: Callable[[], ClientConnection]) -> None:
+    ada, lurker = client(), client()
+    join(ada, "Ada")
+    lurker.close()
+    assert_quiet(ada)
+
+
+def test_saying_before_joining_is_ignored(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    join(ada, "Ada")
+    stranger = client()
+    send(stranger, {"type": "say", "text": "anyone?"})
+    assert_quiet(ada)
+    assert_quiet(stranger)
+
+
+def test_joining_twice_keeps_the_first_name(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    join(ada, "Ada")
+    send(ada, {"type": "join", "name": "Mallory"})
+    assert_quiet(ada)
+    bob = client()
+    assert join(bob, "Bob") == {"type": "welcome", "users": ["Ada", "Bob"]}
+    send(ada, {"type": "say", "text": "still Ada"})
+    assert receive(bob)["name"] == "Ada"
+
+
+def test_a_tab_that_has_not_joined_sees_the_room(client: Callable[[], ClientConnection]) -> None:
+    """Broadcasts go to every open connection: the page shows the room before its user joins."""
+    watcher = client()
+    ada = client()
+    join(ada, "Ada")
+    assert receive(watcher) == {"type": "joined", "name": "Ada", "users": ["Ada"]}
+    send(ada, {"type": "say", "text": "hi"})
+    assert receive(watcher) == {"type": "said", "name": "Ada", "text": "hi"}
+
+
+def test_blank_messages_are_not_sent(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    join(ada, "Ada")
+    for text in ("", "   ", "\n\t"):
+        send(ada, {"type": "say", "text": text})
+    send(ada, {"type": "say"})
+    assert_quiet(ada)
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("  Ada  ", "Ada"),
+        ("", "guest"),
+        ("   ", "guest"),
+        (None, "guest"),
+        ("x" * 100, "x" * MAX_NAME),
+        ("<b>Ada</b>", "<b>Ada</b>"),
+    ],
+    ids=["trimmed", "empty", "blank", "null", "too-long", "html-as-is"],
+)
+def test_names_are_tidied(given: Any, shown: str, client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    assert join(ada, given) == {"type": "welcome", "users": [shown]}
+
+
+def test_long_text_is_cut(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    join(ada, "Ada")
+    send(ada, {"type": "say", "text": "y" * (MAX_TEXT + 500)})
+    assert receive(ada)["text"] == "y" * MAX_TEXT
+
+
+@pytest.mark.parametrize(
+    "message",
+    [["join", "Ada"], "join", 42, None, {"type": "dance"}, {"no": "type"}],
+    ids=["list", "string", "number", "null", "unknown-type", "no-type"],
+)
+def test_other_json_is_ignored(message: Any, client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    join(ada, "Ada")
+    other = client()
+    send(other, message)
+    assert_quiet(ada)
+    assert_quiet(other)
+    assert join(other, "Bob")["type"] == "welcome"  # still connected and usable
+
+
+def test_invalid_json_closes_with_1007(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    ada.send("{not json")
+    with pytest.raises(ConnectionClosed) as closed:
+        ada.recv(timeout=TIMEOUT)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1007

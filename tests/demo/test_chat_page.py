@@ -1,0 +1,219 @@
+"""The chat demo end to end: ``duplex serve`` as a real process, its page in headless Chromium.
+
+Two people join, chat both ways, one leaves and the other sees it; a screenshot of the page is saved
+to ``test-artifacts/chat.png``. Then the server is killed and started again on the same port, and the
+page must come back online by itself and re-join under the same name.
+
+Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright; without it these tests fail
+(they do not skip) and say how to install it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from websockets.sync.client import connect
+
+from cli.serve_process import TIMEOUT, ServeProcess
+
+pytestmark = pytest.mark.timeout(90)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+# Playwright's default for every action and expectation, in milliseconds.
+PAGE_TIMEOUT = 10_000
+# The page retries with a backoff of 0.5, 1, 2, 4 ... s: after a restart it may take this long.
+RECONNECT_TIMEOUT = 15_000
+
+expect.set_options(timeout=PAGE_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `apt-get install chromium` (scripts/test.sh installs it)",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def demo() -> Iterator[ServeProcess]:
+    """``duplex serve --port 0``: the built-in demo, killed afterwards."""
+    with ServeProcess("--port", "0") as served:
+        served.wait_until_serving()
+        yield served
+
+
+def open_page(browser: Browser, url: str) -> Page:
+    """A new page in its own context (its own cookies and storage), at ``url``, online."""
+    context = browser.new_context(viewport={"width": 900, "height": 560})
+    context.set_default_timeout(PAGE_TIMEOUT)
+    page = context.new_page()
+    page.goto(url)
+    expect(page.locator("#status")).to_have_class(re.compile(r"\bonline\b"))
+    return page
+
+
+def join(page: Page, name: str) -> None:
+    page.fill("#name", name)
+    page.click("#join")
+    expect(page.locator("#chat-form")).to_be_visible()
+    expect(page.locator("#join-form")).to_be_hidden()
+    expect(notice(page, f"You joined as {name}")).to_have_count(1)
+
+
+def say(page: Page, text: str) -> None:
+    page.fill("#text", text)
+    page.click("#send")
+    expect(page.locator("#text")).to_have_value("")
+
+
+def notice(page: Page, text: str) -> Locator:
+    return page.locator("#messages li.notice", has_text=text)
+
+
+def expect_message_from(page: Page, name: str, text: str) -> None:
+    """``page`` shows someone else's message: not "mine", labelled with the sender's name."""
+    item = page.locator("#messages li:not(.notice):not(.mine)", has_text=text)
+    expect(item).to_have_count(1)
+    expect(item.locator("span.who")).to_have_text(name)
+
+
+def expect_own_message(page: Page, text: str) -> None:
+    expect(page.locator("#messages li.mine", has_text=text)).to_have_count(1)
+
+
+def test_page_is_served_at_the_root(demo: ServeProcess) -> None:
+    with urllib.request.urlopen(demo.http_url, timeout=TIMEOUT) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/html")
+        body = response.read().decode()
+    for element_id in ("status", "name", "join", "text", "send", "messages", "users"):
+        assert f'id="{element_id}"' in body
+
+
+def test_two_people_chat_and_one_leaves(browser: Browser, demo: ServeProcess) -> None:
+    ada = open_page(browser, demo.http_url)
+    bob = open_page(browser, demo.http_url)
+    try:
+        join(ada, "Ada")
+        expect(ada.locator("#users li")).to_have_text(["Ada"])
+        join(bob, "Bob")
+        expect(notice(ada, "Bob joined")).to_have_count(1)
+        expect(ada.locator("#users li")).to_have_text(["Ada", "Bob"])
+        expect(bob.locator("#users li")).to_have_text(["Ada", "Bob"])
+
+        say(ada, "Hello Bob, this is duplex")
+        expect_message_from(bob, "Ada", "Hello Bob, this is duplex")
+        expect_own_message(ada, "Hello Bob, this is duplex")
+
+        reply = "Hi Ada! <b>not bold</b> & ça marche"
+        say(bob, reply)
+        expect_message_from(ada, "Bob", reply)
+        expect_own_message(bob, reply)
+        # Text stays text: the page must not turn what people type into HTML.
+        expect(ada.locator("#messages b")).to_have_count(0)
+
+        bob.context.close()
+        expect(notice(ada, "Bob left")).to_have_count(1)
+        expect(ada.locator("#users li")).to_have_text(["Ada"])
+        expect(ada.locator("#status")).to_have_class(re.compile(r"\bonline\b"))
+        demo.wait_for(r"connection \d+ from 127\.0\.0\.1 closed: ")
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        ada.screenshot(path=str(ARTIFACTS / "chat.png"))
+        assert (ARTIFACTS / "chat.png").stat().st_size > 1000
+    finally:
+        for page in (ada, bob):
+            page.context.close()
+
+
+def test_page_follows_a_websocket_path_given_in_the_url(browser: Browser) -> None:
+    """``duplex serve --path /chat`` prints ``http://.../?ws=/chat``, and the page uses that path."""
+    with ServeProcess("--port", "0", "--path", "/chat") as served:
+        served.wait_until_serving()
+        address = served.wait_for(r"serving (http://\S+)", streams=("stdout",)).group(1)
+        assert address.endswith("/?ws=/chat")
+        page = open_page(browser, address)
+        try:
+            join(page, "Ada")
+            say(page, "on another path")
+            expect_own_message(page, "on another path")
+            served.wait_for(r"opened from 127\.0\.0\.1 on /chat")
+        finally:
+            page.context.close()
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_page_reconnects_and_rejoins_after_a_restart(how: str, browser: Browser) -> None:
+    first = ServeProcess("--port", "0")
+    second: ServeProcess | None = None
+    page: Page | None = None
+    try:
+        first.wait_until_serving()
+        port = first.port
+        page = open_page(browser, first.http_url)
+        join(page, "Ada")
+        say(page, "before the restart")
+        expect_own_message(page, "before the restart")
+
+        if how == "SIGKILL":
+            first.kill()
+        else:
+            time.sleep(0.3)  # see test_signal_right_after_the_ready_line_exits_0 in tests/cli
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=5) == 0, first.output()
+        expect(page.locator("#status")).to_have_class(re.compile(r"\boffline\b"))
+
+        second = ServeProcess("--port", str(port))
+        assert second.wait_until_serving().endswith(f":{port}/ws")
+        expect(page.locator("#status")).to_have_class(re.compile(r"\bonline\b"), timeout=RECONNECT_TIMEOUT)
+        # The page joins again by itself, under the same name, and the new server knows it.
+        expect(notice(page, "You joined as Ada")).to_have_count(2)
+        expect(page.locator("#users li")).to_have_text(["Ada"])
+        with connect(second.ws_url, open_timeout=TIMEOUT, close_timeout=TIMEOUT) as bob:
+            bob.send(json.dumps({"type": "join", "name": "Bob"}))
+            assert json.loads(bob.recv(timeout=TIMEOUT)) == {"type": "welcome", "users": ["Ada", "Bob"]}
+            expect(notice(page, "Bob joined")).to_have_count(1)
+
+            say(page, "after the restart ✓ 👋")
+            expect_own_message(page, "after the restart ✓ 👋")
+            assert json.loads(bob.recv(timeout=TIMEOUT)) == {
+                "type": "said",
+                "name": "Ada",
+                "text": "after the restart ✓ 👋",
+            }
+        expect(notice(page, "Bob left")).to_have_count(1)
+    finally:
+        if page is not None:
+            page.context.close()
+        first.kill()
+        if second is not None:
+            second.kill()

@@ -76,19 +76,31 @@ class CallbackRunner:
         self, callback: Callable[..., Any] | None, args: tuple[Any, ...], done: Done | None = None
     ) -> None:
         """Call ``callback(*args)`` after everything submitted before; ``None`` callbacks are skipped."""
+        if self.worker is None and not self._busy and not self._queue and callback is not None:
+            # The hot path (a message to a plain function with nothing pending): called right
+            # here, one Python frame between the transport and the user's code.
+            try:
+                result = callback(*args)
+            except Exception as exc:
+                self._failed(exc, callback, done, False)
+                return
+            if result is not None and inspect.isawaitable(result):
+                self._busy = True
+                self.loop.create_task(self._await(result, callback, done, False))
+            elif done is not None:
+                done(result, None)
+            return
         if callback is None:
             if done is not None:
                 done(None, None)
             return
         if self.worker is not None:
             self._submit_to_worker(callback, args, done)
-        elif self._busy or self._queue:
+        else:
             self._queue.append((callback, args, done, False))
             if not self._paused and self.on_backlog is not None and len(self._queue) > self.backlog_limit:
                 self._paused = True
                 self.on_backlog(True)
-        else:
-            self._invoke(callback, args, done, False)
 
     @property
     def idle(self) -> bool:

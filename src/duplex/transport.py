@@ -201,7 +201,7 @@ class WebSocketProtocol(asyncio.Protocol):
     @property
     def is_open(self) -> bool:
         """Whether messages can still be sent."""
-        return not self._closed and not self.connection.close_sent
+        return not self._closed and not self.connection._close_sent
 
     @property
     def remote_address(self) -> str:
@@ -223,12 +223,19 @@ class WebSocketProtocol(asyncio.Protocol):
             header, payload = self.connection.send_text(data)
         else:
             header, payload = self.connection.send_binary(data)
+        self.write_frame(header, payload)
+        return True
+
+    def write_frame(self, header: bytes, payload: bytes) -> None:
+        """Write one frame (header and payload from the core); the caller checked ``is_open``."""
+        assert self.transport is not None
+        # One write, one syscall: on a busy server the send() syscall, not the copy, is what
+        # costs. writelines() hands both buffers to the kernel together (writev under uvloop)
+        # without joining a large payload into a new bytes object.
         if len(payload) < _JOIN_LIMIT:
             self.transport.write(header + payload)
         else:
-            self.transport.write(header)
-            self.transport.write(payload)
-        return True
+            self.transport.writelines((header, payload))
 
     def send_raw_frame(self, frame: bytes) -> bool:
         """Write an already-built, uncompressed message frame (``broadcast`` builds it once for all)."""

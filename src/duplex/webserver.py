@@ -386,6 +386,11 @@ class WebServer:
             raise RuntimeError("the web server is not running")
         return self._http
 
+    @property
+    def loop_thread_id(self) -> int | None:
+        """The ident of the thread running the event loop (None when stopped)."""
+        return self._loop_thread_id
+
     def in_loop_thread(self) -> bool:
         """Whether the caller runs on the server's event loop thread."""
         return self._loop_thread_id is not None and threading.get_ident() == self._loop_thread_id

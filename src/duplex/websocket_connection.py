@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import threading
+from _thread import get_ident
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -69,37 +70,34 @@ def encode_message(message: Any) -> tuple[int, bytes]:
     return OP_TEXT, text.encode()
 
 
-class _FrameCache:
-    """The last message framed by ``send()``, so that sending the same str or bytes object to many
-    connections in a loop (the seed's chat idiom) encodes and frames it once.
-
-    Only immutable messages are cached, by identity: a dict may change between two sends.
-    """
-
-    __slots__ = ("frame", "message", "opcode", "payload")
-
-    def __init__(self) -> None:
-        self.message: object = None
-        self.opcode = 0
-        self.payload = b""
-        self.frame = b""
+# The last str or bytes object sent, with its encoding: (message, opcode, payload, frame). Sending
+# the same object to many connections in a loop (the seed's chat idiom) encodes it once and, from
+# the second send on, frames it once. Only immutable messages are remembered, by identity (a dict
+# may change between two sends). One tuple, swapped whole: threads never see half an update.
+_last_sent: tuple[object, int, bytes, bytes] = (None, 0, b"", b"")
 
 
-_frame_cache = threading.local()
-
-
-def _cached_frame(message: Any) -> tuple[int, bytes, bytes]:
-    """``(opcode, payload, uncompressed frame)`` for ``message``, reusing the last one if same."""
-    cache: _FrameCache | None = getattr(_frame_cache, "value", None)
-    if cache is None:
-        cache = _frame_cache.value = _FrameCache()
-    if cache.message is message and isinstance(message, (str, bytes)):
-        return cache.opcode, cache.payload, cache.frame
-    opcode, payload = encode_message(message)
-    frame = frame_header(opcode, len(payload)) + payload if len(payload) < _JOIN_LIMIT else b""
-    if isinstance(message, (str, bytes)):
-        cache.message, cache.opcode, cache.payload, cache.frame = message, opcode, payload, frame
-    return opcode, payload, frame
+def _encode_for_send(message: Any) -> tuple[int, bytes, bytes]:
+    """``(opcode, payload, uncompressed frame or b"")`` for ``message``."""
+    global _last_sent
+    last = _last_sent
+    if last[0] is message:
+        frame = last[3]
+        if not frame and len(last[2]) < _JOIN_LIMIT:
+            frame = frame_header(last[1], len(last[2])) + last[2]
+            _last_sent = (message, last[1], last[2], frame)
+        return last[1], last[2], frame
+    kind = type(message)
+    # The common cases first, without isinstance chains.
+    if kind is str:
+        opcode, payload = OP_TEXT, message.encode()
+    elif kind is bytes:
+        opcode, payload = OP_BINARY, message
+    else:
+        opcode, payload = encode_message(message)
+        return opcode, payload, b""
+    _last_sent = (message, opcode, payload, b"")
+    return opcode, payload, b""
 
 
 class WebSocketConnection:
@@ -125,6 +123,9 @@ class WebSocketConnection:
         self._status = CONNECTED
         self._loop = wss.web_server.loop
         self._in_loop_thread = wss.web_server.in_loop_thread
+        self._loop_thread_id = wss.web_server.loop_thread_id
+        self._send_buffer_limit = wss.sendBufferLimit
+        self._data_type = wss.dataType
         self._pending_bytes = 0  # queued by other threads, not yet handed to the transport
         self._pending_lock = threading.Lock()
         self.dropped_messages = 0
@@ -165,10 +166,10 @@ class WebSocketConnection:
         Raises:
             TypeError: the message cannot be sent (not text, bytes or JSON-serialisable).
         """
-        opcode, payload, frame = _cached_frame(message)
+        opcode, payload, frame = _encode_for_send(message)
         if self._status != CONNECTED:
             return False
-        if self._in_loop_thread():
+        if get_ident() == self._loop_thread_id:
             self._send_now(opcode, payload, frame)
             return True
         with self._pending_lock:
@@ -185,51 +186,54 @@ class WebSocketConnection:
         self._send_now(opcode, payload, frame)
 
     def _send_now(self, opcode: int, payload: bytes, frame: bytes) -> bool:
+        # The echo hot path: every attribute read here is a measured cost, so the checks are
+        # inlined rather than spread over properties.
         protocol = self._protocol
-        if not protocol.is_open or protocol.transport is None:
+        transport = protocol.transport
+        if transport is None or not protocol.is_open:
             return False
-        if not self._room_for(len(payload)):
-            return False
+        limit = self._send_buffer_limit
+        if limit is not None:
+            queued = transport.get_write_buffer_size()
+            # A client with nothing queued is keeping up, whatever the size of this one message.
+            if queued and queued + len(payload) > limit and not self._room_for(len(payload), queued, limit):
+                return False
         if frame and protocol.connection.deflate is None:
             # The frame is already built (and shared with other connections): write it as is.
-            protocol.transport.write(frame)
+            transport.write(frame)
             return True
         header, body = protocol.connection.send_message(opcode, payload)
-        if len(body) < _JOIN_LIMIT:
-            protocol.transport.write(header + body)
-        else:
-            protocol.transport.write(header)
-            protocol.transport.write(body)
+        protocol.write_frame(header, body)
         return True
 
     def send_frame(self, frame: bytes) -> bool:
         """Write a prebuilt, uncompressed message frame (``broadcast()``); on the loop thread only."""
         protocol = self._protocol
-        if not protocol.is_open or protocol.transport is None or not self._room_for(len(frame)):
+        transport = protocol.transport
+        if transport is None or not protocol.is_open:
             return False
-        protocol.transport.write(frame)
+        limit = self._send_buffer_limit
+        if limit is not None:
+            queued = transport.get_write_buffer_size()
+            if queued and queued + len(frame) > limit and not self._room_for(len(frame), queued, limit):
+                return False
+        transport.write(frame)
         return True
 
-    def _room_for(self, size: int) -> bool:
-        """Apply ``sendBufferLimit``: False (and the policy applied) when bytes already wait for
-        this client and this message would take the queue over the limit."""
-        limit = self.wss.sendBufferLimit
-        queued = self._protocol.buffered_amount
-        # A client with nothing queued is keeping up, whatever the size of this one message.
-        if limit is None or queued == 0 or queued + size <= limit:
-            return True
+    def _room_for(self, size: int, queued: int, limit: int) -> bool:
+        """Apply the ``backpressure`` policy: bytes already wait for this client and this message
+        would take the queue over ``sendBufferLimit``. Returns False (the message is not sent)."""
         if self.wss.backpressure == "drop":
             self.dropped_messages += 1
             self.report(
                 ErrorCode.SEND_BUFFER_FULL_DROPPED,
-                f"message of {size} bytes dropped: {self._protocol.buffered_amount} bytes already wait for "
+                f"message of {size} bytes dropped: {queued} bytes already wait for "
                 f"this client (sendBufferLimit {limit}); {self.dropped_messages} dropped so far",
             )
             return False
         self.report(
             ErrorCode.SEND_BUFFER_FULL_CLOSED,
-            f"closing: the client does not read fast enough ({self._protocol.buffered_amount} bytes queued, "
-            f"sendBufferLimit {limit})",
+            f"closing: the client does not read fast enough ({queued} bytes queued, sendBufferLimit {limit})",
         )
         self._close_on_loop(1008, "send buffer limit reached")
         return False
@@ -272,6 +276,17 @@ class WebSocketConnection:
         self._protocol.abort()
 
     # -- events from the engine (loop thread) ---------------------------------------------------------
+    # The connection is the engine's handler once open (duplex.transport.WebSocketHandler), so a
+    # message goes from the transport to the user's onMessage with no adapter in between.
+
+    def on_open(self, ws: WebSocketProtocol) -> None:
+        self.opened()
+
+    def on_error(self, ws: WebSocketProtocol, error: Exception) -> None:
+        self.protocol_error(error)
+
+    def on_close(self, ws: WebSocketProtocol, code: int, reason: str) -> None:
+        self.closed(code, reason)
 
     def opened(self) -> None:
         connection_log.info(
@@ -279,8 +294,9 @@ class WebSocketConnection:
         )
         self.runner.run(self._on_open, (self, Event(type="open")))
 
-    def message_received(self, data: str | bytes) -> None:
-        data_type = self.wss.dataType
+    def on_message(self, ws: WebSocketProtocol, data: str | bytes) -> None:
+        """A whole message from the engine: convert it per ``dataType``, then ``onMessage``."""
+        data_type = self._data_type
         value: Any = data
         if data_type == "text":
             if isinstance(data, bytes):

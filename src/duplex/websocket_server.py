@@ -407,11 +407,13 @@ class _ConnectionEvents:
         connection = WebSocketConnection(self.wss, self.handler, self.request, ws)
         self.connection = connection
         self.wss.connection_opened(connection)
+        # From now on the transport talks to the connection directly (no hop through this object).
+        ws.handler = connection
         connection.opened()
 
     def on_message(self, ws: WebSocketProtocol, data: str | bytes) -> None:
         assert self.connection is not None
-        self.connection.message_received(data)
+        self.connection.on_message(ws, data)
 
     def on_error(self, ws: WebSocketProtocol, error: Exception) -> None:
         if self.connection is not None:

@@ -306,3 +306,17 @@ def test_exception_close_codes() -> None:
     assert WebSocketError("x", close_code=1011).close_code == 1011
     assert PayloadTooBig("x").close_code == 1009
     assert InvalidPayload("x").close_code == 1007
+
+
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 64, 1000, 65536 + 5])
+def test_c_and_python_unmask_agree(length: int) -> None:
+    import os
+
+    from duplex.protocol import frames
+
+    payload = os.urandom(length)
+    mask = os.urandom(4)
+    expected = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    assert frames._unmask_python(payload, mask) == expected
+    assert frames.unmask(payload, mask) == expected
+    assert frames.unmask(memoryview(bytearray(payload)), mask) == expected

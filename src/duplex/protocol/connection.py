@@ -54,6 +54,13 @@ _unpack_long = struct.Struct("!Q").unpack_from
 _DEFLATE_SLACK = 1024
 
 
+# The 2-byte headers of unfragmented, uncompressed text and binary frames with a 7-bit length,
+# built once: a table lookup instead of a struct.pack per small message.
+_SHORT_HEADERS = {
+    opcode: [bytes((0x80 | opcode, length)) for length in range(126)] for opcode in (OP_TEXT, OP_BINARY)
+}
+
+
 class State(enum.Enum):
     """Where the connection is in its lifetime."""
 
@@ -108,8 +115,30 @@ class Connection:
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; returns the events they complete, in order."""
-        if self.closed:
-            return []
+        state = self.state
+        if state is not State.OPEN:
+            if state is State.CLOSED:
+                return []
+        elif not self._buffer and self._message_opcode is None and len(data) >= 6:
+            # Fast path, measured to halve the cost of a small message: the read holds exactly
+            # one whole, unfragmented, uncompressed text or binary frame with a 7-bit length and
+            # nothing is pending. Anything else (including anything invalid) takes the general
+            # path below, which does every check.
+            first = data[0]
+            length = data[1] ^ 0x80  # the mask bit must be set: flipping it leaves the length
+            if (
+                (first == 0x82 or first == 0x81)
+                and length < 126
+                and len(data) == 6 + length
+                and length <= self.max_message_size
+            ):
+                payload = unmask(data[6:], data[2:6])
+                if first == 0x82:
+                    return [BinaryMessage(payload)]
+                try:
+                    return [TextMessage(payload.decode())]
+                except UnicodeDecodeError:
+                    pass  # the general path fails the connection with 1007
         buffer = self._buffer
         buffer += data
         events: list[Event] = []
@@ -363,7 +392,10 @@ class Connection:
         if self.deflate is not None:
             payload = self.deflate.compress(payload)
             return frame_header(opcode, len(payload), rsv1=True), payload
-        return frame_header(opcode, len(payload)), payload
+        length = len(payload)
+        if length < 126:
+            return _SHORT_HEADERS[opcode][length], payload
+        return frame_header(opcode, length), payload
 
     def send_ping(self, payload: bytes = b"") -> bytes:
         """Frame a ping (payload at most 125 bytes)."""

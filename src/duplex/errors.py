@@ -71,7 +71,7 @@ def error_stack(
     stack: list[dict[str, Any]] = [
         {"errCode": int(code), "message": message, "componentSignature": COMPONENT_SIGNATURE}
     ]
-    cause = exception.__cause__ or exception.__context__ if exception is not None else None
+    cause = _cause_of(exception) if exception is not None else None
     seen = 0
     while cause is not None and seen < 10:
         stack.append(
@@ -81,6 +81,13 @@ def error_stack(
                 "componentSignature": COMPONENT_SIGNATURE,
             }
         )
-        cause = cause.__cause__ or cause.__context__
+        cause = _cause_of(cause)
         seen += 1
     return stack
+
+
+def _cause_of(exception: BaseException) -> BaseException | None:
+    """The explicit cause, else the context unless ``raise ... from None`` suppressed it."""
+    if exception.__cause__ is not None:
+        return exception.__cause__
+    return None if exception.__suppress_context__ else exception.__context__

@@ -22,6 +22,7 @@ from .errors import COMPONENT_SIGNATURE, ErrorCode
 from .options import check_number, normalize
 from .web.server import HttpConfig, HttpServer
 from .web.tls import load_certificate_folder
+from .workers import current_worker
 
 if TYPE_CHECKING:
     from .websocket_server import WebSocketServer
@@ -294,8 +295,16 @@ class WebServer:
         self._loop_thread_id = None
 
     async def serve(self, settings: dict[str, Any] | None = None) -> None:
-        """Start on the running event loop and serve until :meth:`stop` (or cancellation)."""
-        await self.start_async(settings)
+        """Serve on the running event loop until :meth:`stop` (or cancellation); starts the server
+        first unless it already runs on this loop (e.g. after ``start_async()`` and creating the
+        WebSocket servers)."""
+        running_here = self._running and self._loop is asyncio.get_running_loop()
+        if not running_here:
+            await self.start_async(settings)
+        elif settings:
+            raise RuntimeError(
+                "the web server is already running: settings can only be given when starting it"
+            )
         assert self._stopped is not None
         try:
             await self._stopped.wait()
@@ -336,19 +345,30 @@ class WebServer:
         """Stop: terminate every WebSocket server on it, let in-flight requests finish (at most
         a few seconds), close everything. Does nothing if not running.
 
-        From a callback (on the loop thread) it starts the shutdown and returns; from any other
-        thread it returns once the server is stopped."""
+        From a callback (on the loop thread or a worker) it starts the shutdown and returns, since
+        waiting there would wait for itself; from any other thread it returns once the server is
+        stopped."""
         with self._lock:
             loop = self._loop
             if not self._running or loop is None:
                 return
-            if self.in_loop_thread():
-                loop.create_task(self.stop_async())
+            if self.in_loop_thread() or current_worker() is not None:
+                loop.call_soon_threadsafe(lambda: loop.create_task(self._stop_and_end()))
                 return
+            thread = self._thread
             with contextlib.suppress(RuntimeError):
-                asyncio.run_coroutine_threadsafe(self.stop_async(), loop).result()
-            if self._thread is not None:
-                self._end_thread()
+                asyncio.run_coroutine_threadsafe(self._stop_and_end(), loop).result()
+            if thread is not None and threading.current_thread() is not thread:
+                thread.join(10)
+
+    async def _stop_and_end(self) -> None:
+        """Stop, then end the background thread's loop if the server has one."""
+        await self.stop_async()
+        if self._thread is not None:
+            loop = asyncio.get_running_loop()
+            self._loop = self._thread = None
+            self._loop_thread_id = None
+            loop.call_soon(loop.stop)
 
     async def stop_async(self) -> None:
         """Stop, from a coroutine on the server's loop."""
@@ -360,6 +380,7 @@ class WebServer:
         self._stopping = asyncio.get_running_loop().create_future()
         try:
             self._http.stopping = True
+            self._http.stop_listening()
             await asyncio.gather(*(wss.terminate_async() for wss in list(self.websocket_servers)))
             await self._http.stop(STOP_TIMEOUT)
         finally:

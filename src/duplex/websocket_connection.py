@@ -170,8 +170,7 @@ class WebSocketConnection:
         if self._status != CONNECTED:
             return False
         if get_ident() == self._loop_thread_id:
-            self._send_now(opcode, payload, frame)
-            return True
+            return self._send_now(opcode, payload, frame)
         with self._pending_lock:
             self._pending_bytes += len(payload)
         try:
@@ -302,9 +301,9 @@ class WebSocketConnection:
             if isinstance(data, bytes):
                 try:
                     value = data.decode()
-                except UnicodeDecodeError:
+                except UnicodeDecodeError as exc:
                     self._invalid(
-                        ErrorCode.INVALID_UTF8, "binary message is not valid UTF-8 (dataType is 'text')"
+                        ErrorCode.INVALID_UTF8, "binary message is not valid UTF-8 (dataType is 'text')", exc
                     )
                     return
         elif data_type == "blob":
@@ -315,13 +314,13 @@ class WebSocketConnection:
                 value = json.loads(data)
             except ValueError as exc:
                 self._invalid(
-                    ErrorCode.INVALID_JSON, f"message is not valid JSON (dataType is 'object'): {exc}"
+                    ErrorCode.INVALID_JSON, f"message is not valid JSON (dataType is 'object'): {exc}", exc
                 )
                 return
         self.runner.run(self._on_message, (self, Event(type="message", data=value)))
 
-    def _invalid(self, code: ErrorCode, message: str) -> None:
-        self.report(code, message)
+    def _invalid(self, code: ErrorCode, message: str, exception: BaseException) -> None:
+        self.report(code, message, exception)
         self._close_on_loop(1007, "invalid message data")
 
     def protocol_error(self, error: Exception) -> None:

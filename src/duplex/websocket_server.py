@@ -75,7 +75,7 @@ class WebSocketServer:
                 f"the WebSocketServer handler ({type(handler).__name__}) must have an onConnection(wss, event) "
                 "method that returns a connection handler (or None to refuse)"
             )
-        self.handler = handler
+        self._handler = handler
         self._options = _validate(normalize(options, DEFAULT_OPTIONS, "WebSocketServer option"))
         web = self._options["webServer"] or web_server()
         if not web.isRunning:
@@ -84,7 +84,7 @@ class WebSocketServer:
                 "or pass a running WebServer as options['webServer']"
             )
         self.web_server: WebServer = web
-        self.terminated = False
+        self._terminated = False
         self._connections: dict[int, WebSocketConnection] = {}
         self._handshakes = 0
         self._terminating: asyncio.Future[None] | None = None
@@ -112,6 +112,16 @@ class WebSocketServer:
         return runner
 
     # -- properties ------------------------------------------------------------------------------------
+
+    @property
+    def handler(self) -> object:
+        """The WSSHandler the server was created with."""
+        return self._handler
+
+    @property
+    def terminated(self) -> bool:
+        """True once ``terminate()`` was called (or the web server stopped)."""
+        return self._terminated
 
     @property
     def connections(self) -> list[WebSocketConnection]:
@@ -183,7 +193,7 @@ class WebSocketServer:
         return self._handshake_on_worker(event, info, subprotocol)
 
     async def _await_handler(
-        self, awaitable: Awaitable[Any], info: RequestInfo, subprotocol: str | None
+        self, awaitable: Awaitable[Any], info: RequestInfo, subprotocol: str | None, logged: bool = False
     ) -> Accept | EngineReject:
         self._handshakes += 1
         try:
@@ -191,7 +201,7 @@ class WebSocketServer:
         except TimeoutError:
             return self._handshake_timed_out()
         except Exception as exc:
-            return self._connection_refused(exc)
+            return self._connection_refused(exc, logged)
         finally:
             self._handshakes -= 1
         return self._accept_or_refuse(result, info, subprotocol)
@@ -211,7 +221,7 @@ class WebSocketServer:
 
         runner = CallbackRunner(loop, self.worker, lambda exc, name: None)
         runner.run(self._on_connection, (self, event), done)
-        return await self._await_handler(answer, info, subprotocol)
+        return await self._await_handler(answer, info, subprotocol, logged=True)
 
     def _handshake_timed_out(self) -> EngineReject:
         seconds = self._options["handshakeTimeout"]
@@ -220,10 +230,11 @@ class WebSocketServer:
         )
         return EngineReject(503, "the server did not answer the handshake in time")
 
-    def _connection_refused(self, exc: BaseException) -> EngineReject:
+    def _connection_refused(self, exc: BaseException, logged: bool = False) -> EngineReject:
         if isinstance(exc, Reject):
             return EngineReject(exc.status, exc.reason)
-        logger.error("onConnection raised %s: %s", type(exc).__name__, exc, exc_info=exc)
+        if not logged:  # the worker's runner already logged it
+            logger.error("onConnection raised %s: %s", type(exc).__name__, exc, exc_info=exc)
         self._report(ErrorCode.ON_CONNECTION_FAILED, f"onConnection raised {type(exc).__name__}: {exc}", exc)
         return EngineReject(500, "")
 
@@ -306,7 +317,7 @@ class WebSocketServer:
         """
         if timeout is not None:
             check_number("timeout", timeout)
-        self.terminated = True
+        self._terminated = True
         web = self.web_server
         if web.in_loop_thread() or (self.worker is not None and self.worker.is_current()):
             if web.in_loop_thread():
@@ -323,7 +334,7 @@ class WebSocketServer:
 
     async def terminate_async(self, timeout: float | None = None) -> None:
         """Terminate from a coroutine on the server's loop, and wait until it is done."""
-        self.terminated = True
+        self._terminated = True
         await asyncio.shield(self._start_terminate(timeout))
 
     def _start_terminate(self, timeout: float | None) -> asyncio.Future[None]:
@@ -331,7 +342,7 @@ class WebSocketServer:
             return self._terminating
         loop = self.web_server.loop
         self._terminating = loop.create_future()
-        self.terminated = True
+        self._terminated = True
         http = self.web_server._http
         if http is not None:
             http.router.remove(self.path)

@@ -13,12 +13,19 @@ import queue
 import threading
 from collections.abc import Callable
 
-__all__ = ["Worker", "acquire_worker", "release_worker"]
+__all__ = ["Worker", "acquire_worker", "current_worker", "release_worker"]
 
 logger = logging.getLogger("duplex")
 
 _lock = threading.Lock()
 _workers: dict[str, Worker] = {}
+_current = threading.local()
+
+
+def current_worker() -> Worker | None:
+    """The worker whose thread is running this code, or None."""
+    worker: Worker | None = getattr(_current, "worker", None)
+    return worker
 
 
 class Worker:
@@ -53,6 +60,7 @@ class Worker:
             self._thread.join(10)
 
     def _run(self) -> None:
+        _current.worker = self
         self._loop = asyncio.new_event_loop()
         try:
             while True:

@@ -599,9 +599,11 @@ def test_frames_after_a_bad_frame_in_the_same_call_are_ignored() -> None:
     assert connection.data_to_send() == CLOSE_1002
 
 
-def test_failure_keeps_the_peer_close_code_unset() -> None:
+def test_failure_reports_the_code_we_closed_with() -> None:
+    # The peer's reply is never read after a failure: the code that ended the connection is ours.
     connection = assert_fails(b"\x81\x05Hello", CLOSE_1002, 1002)
-    assert connection.close_code == 1006
+    assert connection.close_code == 1002
+    assert "not masked" in connection.close_reason
 
 
 # --- the close handshake started by the peer ---------------------------------------------------------
@@ -673,7 +675,7 @@ def test_empty_close_is_answered_with_an_empty_close() -> None:
 )
 def test_close_with_an_invalid_code_fails_1002(payload: bytes) -> None:
     connection = assert_fails(client_frame(OP_CLOSE, payload), CLOSE_1002, 1002)
-    assert connection.close_code == 1006
+    assert connection.close_code == 1002
 
 
 def test_close_with_a_one_byte_payload_fails_1002() -> None:

@@ -342,6 +342,10 @@ class Connection:
         """Fail the connection (RFC 6455 section 7.1.7): queue a close frame, stop reading."""
         if not self._closing_started:
             self._queue_close(error.close_code, "")
+        # The peer's reply to our close frame is never read once the stream is untrusted: report
+        # the code we closed with, which says why the connection ended.
+        self.close_code = error.close_code
+        self.close_reason = str(error)
         self.state = State.CLOSED
         events.append(ConnectionFailed(error))
 

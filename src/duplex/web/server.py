@@ -108,6 +108,11 @@ class HttpServer:
             self._servers.clear()
             raise
 
+    def stop_listening(self) -> None:
+        """Stop accepting new connections (those open go on)."""
+        for server in self._servers:
+            server.close()
+
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, close WebSocket connections with 1001 and idle HTTP connections, wait up
         to ``timeout`` seconds for the rest to finish, then drop what is left."""

@@ -20,8 +20,8 @@ if [[ ! -x /usr/bin/chromium ]]; then
   fi
 fi
 echo "== ruff"
-.venv/bin/ruff check src tests benchmarks
-.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/ruff check src tests benchmarks examples
+.venv/bin/ruff format --check src tests benchmarks examples
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest"

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from .dispatch import CallbackRunner, FollowUp
 from .errors import ErrorCode, error_stack
-from .events import Event, RequestInfo
+from .events import ErrorEvent, Event, MessageEvent, RequestInfo, TerminateEvent
+from .protocol.connection import SHORT_HEADERS
 from .protocol.exceptions import InvalidPayload, PayloadTooBig, WebSocketError
 from .protocol.frames import OP_BINARY, OP_TEXT, frame_header, is_valid_close_code
 from .transport import WebSocketProtocol
@@ -41,12 +42,20 @@ CONNECTED, CLOSING, CLOSED = "Connected", "Closing", "Closed"
 _JOIN_LIMIT = 16 * 1024
 
 
+_SNAKE_NAMES = {
+    "onConnection": "on_connection",
+    "onMessage": "on_message",
+    "onOpen": "on_open",
+    "onTerminate": "on_terminate",
+    "onError": "on_error",
+}
+
+
 def callback_of(handler: object, name: str) -> Callable[..., Any] | None:
     """The handler's callback ``name`` ("onMessage") or its PEP 8 spelling ("on_message")."""
     callback = getattr(handler, name, None)
     if callback is None:
-        snake = "on_" + name[2:3].lower() + "".join(f"_{c.lower()}" if c.isupper() else c for c in name[3:])
-        callback = getattr(handler, snake, None)
+        callback = getattr(handler, _SNAKE_NAMES[name], None)
     return callback if callable(callback) else None
 
 
@@ -75,11 +84,12 @@ def encode_message(message: Any) -> tuple[int, bytes]:
 # the second send on, frames it once. Only immutable messages are remembered, by identity (a dict
 # may change between two sends). One tuple, swapped whole: threads never see half an update.
 _last_sent: tuple[object, int, bytes, bytes] = (None, 0, b"", b"")
+_last_bytes: object = None  # the last bytes object sent, to notice a second send of it
 
 
 def _encode_for_send(message: Any) -> tuple[int, bytes, bytes]:
     """``(opcode, payload, uncompressed frame or b"")`` for ``message``."""
-    global _last_sent
+    global _last_sent, _last_bytes
     last = _last_sent
     if last[0] is message:
         frame = last[3]
@@ -88,15 +98,19 @@ def _encode_for_send(message: Any) -> tuple[int, bytes, bytes]:
             _last_sent = (message, last[1], last[2], frame)
         return last[1], last[2], frame
     kind = type(message)
-    # The common cases first, without isinstance chains.
+    # The common cases first, without isinstance chains. bytes need no encoding: they are
+    # remembered only once a second send of the same object shows framing once is worth it.
+    if kind is bytes:
+        data: bytes = message
+        if _last_bytes is data:
+            _last_sent = (data, OP_BINARY, data, b"")
+        _last_bytes = data
+        return OP_BINARY, data, b""
     if kind is str:
-        opcode, payload = OP_TEXT, message.encode()
-    elif kind is bytes:
-        opcode, payload = OP_BINARY, message
-    else:
-        opcode, payload = encode_message(message)
-        return opcode, payload, b""
-    _last_sent = (message, opcode, payload, b"")
+        payload = message.encode()
+        _last_sent = (message, OP_TEXT, payload, b"")
+        return OP_TEXT, payload, b""
+    opcode, payload = encode_message(message)
     return opcode, payload, b""
 
 
@@ -197,10 +211,16 @@ class WebSocketConnection:
             # A client with nothing queued is keeping up, whatever the size of this one message.
             if queued and queued + len(payload) > limit and not self._room_for(len(payload), queued, limit):
                 return False
-        if frame and protocol.connection.deflate is None:
-            # The frame is already built (and shared with other connections): write it as is.
-            transport.write(frame)
-            return True
+        if protocol.connection.deflate is None:
+            if frame:
+                # The frame is already built (and shared with other connections): write it as is.
+                transport.write(frame)
+                return True
+            length = len(payload)
+            if length < 126:
+                # A small message: a table lookup for the header, one write.
+                transport.write(SHORT_HEADERS[opcode][length] + payload)
+                return True
         header, body = protocol.connection.send_message(opcode, payload)
         protocol.write_frame(header, body)
         return True
@@ -297,7 +317,9 @@ class WebSocketConnection:
         """A whole message from the engine: convert it per ``dataType``, then ``onMessage``."""
         data_type = self._data_type
         value: Any = data
-        if data_type == "text":
+        if data_type == "auto":
+            pass
+        elif data_type == "text":
             if isinstance(data, bytes):
                 try:
                     value = data.decode()
@@ -317,7 +339,7 @@ class WebSocketConnection:
                     ErrorCode.INVALID_JSON, f"message is not valid JSON (dataType is 'object'): {exc}", exc
                 )
                 return
-        self.runner.run(self._on_message, (self, Event(type="message", data=value)))
+        self.runner.run(self._on_message, (self, MessageEvent(type="message", data=value)))
 
     def _invalid(self, code: ErrorCode, message: str, exception: BaseException) -> None:
         self.report(code, message, exception)
@@ -346,13 +368,15 @@ class WebSocketConnection:
         )
         self._status = CLOSED
         self.wss.connection_closed(self)
-        self.runner.run(self._on_terminate, (self, Event(type="terminate", code=code, reason=reason)))
+        self.runner.run(
+            self._on_terminate, (self, TerminateEvent(type="terminate", code=code, reason=reason))
+        )
 
     # -- errors --------------------------------------------------------------------------------------
 
     def report(self, code: ErrorCode, message: str, exception: BaseException | None = None) -> None:
         """Run ``onError`` (in order with the other callbacks); log when there is none."""
-        event = Event(type="error", errors=error_stack(code, message, exception), exception=exception)
+        event = ErrorEvent(type="error", errors=error_stack(code, message, exception), exception=exception)
         if self._on_error is None:
             logger.warning("connection %d: %s", self.id, message)
         self.runner.run(self._on_error, (self, event))
@@ -361,7 +385,7 @@ class WebSocketConnection:
         if self._on_error is None:
             return None
         message = f"{callback_name} raised {type(exc).__name__}: {exc}"
-        event = Event(
+        event = ErrorEvent(
             type="error", errors=error_stack(ErrorCode.CALLBACK_FAILED, message, exc), exception=exc
         )
         return self._on_error, (self, event)

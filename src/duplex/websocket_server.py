@@ -17,7 +17,7 @@ from typing import Any
 
 from .dispatch import CallbackRunner, FollowUp
 from .errors import ErrorCode, Reject, error_stack
-from .events import Event, RequestInfo
+from .events import ConnectionEvent, ErrorEvent, Event, RequestInfo
 from .options import check_number, normalize
 from .protocol.frames import frame_header
 from .protocol.handshake import UpgradeOffer, select_subprotocol
@@ -180,7 +180,7 @@ class WebSocketServer:
             remoteAddress=request.remote_address,
         )
         subprotocol = select_subprotocol(offer.subprotocols, options["subprotocols"])
-        event = Event(type="connection", request=info)
+        event = ConnectionEvent(type="connection", request=info)
         if self.worker is None:
             # The common case, a plain function on the loop thread: answer without a task.
             try:
@@ -384,7 +384,7 @@ class WebSocketServer:
     # -- errors ----------------------------------------------------------------------------------------
 
     def _report(self, code: ErrorCode, message: str, exception: BaseException | None = None) -> None:
-        event = Event(type="error", errors=error_stack(code, message, exception), exception=exception)
+        event = ErrorEvent(type="error", errors=error_stack(code, message, exception), exception=exception)
         if self._on_error is None:
             logger.warning("WebSocketServer %s: %s", self.path, message)
         self._runner.run(self._on_error, (self, event))
@@ -393,7 +393,7 @@ class WebSocketServer:
         if self._on_error is None:
             return None
         message = f"{callback_name} raised {type(exc).__name__}: {exc}"
-        event = Event(
+        event = ErrorEvent(
             type="error", errors=error_stack(ErrorCode.SERVER_CALLBACK_FAILED, message, exc), exception=exc
         )
         return self._on_error, (self, event)

@@ -56,7 +56,7 @@ _DEFLATE_SLACK = 1024
 
 # The 2-byte headers of unfragmented, uncompressed text and binary frames with a 7-bit length,
 # built once: a table lookup instead of a struct.pack per small message.
-_SHORT_HEADERS = {
+SHORT_HEADERS = {
     opcode: [bytes((0x80 | opcode, length)) for length in range(126)] for opcode in (OP_TEXT, OP_BINARY)
 }
 
@@ -398,7 +398,7 @@ class Connection:
             return frame_header(opcode, len(payload), rsv1=True), payload
         length = len(payload)
         if length < 126:
-            return _SHORT_HEADERS[opcode][length], payload
+            return SHORT_HEADERS[opcode][length], payload
         return frame_header(opcode, length), payload
 
     def send_ping(self, payload: bytes = b"") -> bytes:

@@ -539,6 +539,8 @@ The targets of issue 5, against this run:
 
 {goals_table(data, servers, scenarios)}
 
+Why a goal is not met (the profiles) and what would close it: [performance.md](performance.md).
+
 ### What the 4D API costs
 
 The same echo through duplex's `WebSocketServer` and connection handler (events, `ws.send()`)

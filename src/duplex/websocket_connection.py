@@ -205,6 +205,8 @@ class WebSocketConnection:
         transport = protocol.transport
         if transport is None or not protocol.is_open:
             return False
+        if self.wss.broadcast_batch:
+            self.wss.flush_broadcasts()  # broadcasts sent before this message go first
         limit = self._send_buffer_limit
         if limit is not None:
             queued = transport.get_write_buffer_size()
@@ -226,7 +228,7 @@ class WebSocketConnection:
         return True
 
     def send_frame(self, frame: bytes) -> bool:
-        """Write a prebuilt, uncompressed message frame (``broadcast()``); on the loop thread only."""
+        """Write prebuilt, uncompressed message frames (``broadcast()``); on the loop thread only."""
         protocol = self._protocol
         transport = protocol.transport
         if transport is None or not protocol.is_open:
@@ -280,14 +282,19 @@ class WebSocketConnection:
             return
         self._status = CLOSING
         if self._in_loop_thread():
-            self._protocol.close(code, message)
+            self._close_after_broadcasts(code, message)
         else:
             with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
-                self._loop.call_soon_threadsafe(self._protocol.close, code, message)
+                self._loop.call_soon_threadsafe(self._close_after_broadcasts, code, message)
 
     def _close_on_loop(self, code: int, reason: str) -> None:
         if self._status == CONNECTED:
             self._status = CLOSING
+        self._close_after_broadcasts(code, reason)
+
+    def _close_after_broadcasts(self, code: int, reason: str) -> None:
+        if self.wss.broadcast_batch:
+            self.wss.flush_broadcasts()  # broadcasts sent before the close go first
         self._protocol.close(code, reason)
 
     def abort(self) -> None:

@@ -86,6 +86,8 @@ class WebSocketServer:
         self.web_server: WebServer = web
         self._terminated = False
         self._connections: dict[int, WebSocketConnection] = {}
+        # Broadcast frames of the current loop iteration, written together when it ends.
+        self.broadcast_batch: list[tuple[bytes, Collection[int]]] = []
         self._handshakes = 0
         self._terminating: asyncio.Future[None] | None = None
         self._terminate_done = threading.Event()
@@ -299,9 +301,30 @@ class WebSocketServer:
                 self.web_server.loop.call_soon_threadsafe(self._broadcast_now, frame, excluded)
 
     def _broadcast_now(self, frame: bytes, excluded: Collection[int]) -> None:
-        for connection_id, connection in list(self._connections.items()):
-            if connection_id not in excluded:
-                connection.send_frame(frame)
+        # Frames broadcast during one loop iteration are written together at its end: one
+        # send() syscall per connection for a burst of broadcasts instead of one per message
+        # (the syscall, not Python, is what a broadcast to many clients spends its time on).
+        # Anything else written to a connection first flushes the batch, so order is kept.
+        if not self.broadcast_batch:
+            self.web_server.loop.call_soon(self.flush_broadcasts)
+        self.broadcast_batch.append((frame, excluded))
+
+    def flush_broadcasts(self) -> None:
+        """Write the pending broadcast frames to every connection (loop thread)."""
+        batch = self.broadcast_batch
+        if not batch:
+            return
+        self.broadcast_batch = []
+        connections = list(self._connections.items())
+        if not any(excluded for _, excluded in batch):
+            data = batch[0][0] if len(batch) == 1 else b"".join(frame for frame, _ in batch)
+            for _, connection in connections:
+                connection.send_frame(data)
+            return
+        for connection_id, connection in connections:
+            data = b"".join(frame for frame, excluded in batch if connection_id not in excluded)
+            if data:
+                connection.send_frame(data)
 
     # -- terminating -----------------------------------------------------------------------------------
 

@@ -1,0 +1,51 @@
+"""broadcast() writes a burst of messages together; every client still sees the program's order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosedOK
+from websockets.sync.client import connect
+
+import duplex
+from api.helpers_connection import running_web_server, start_wss, url
+
+
+class Burst:
+    """On "go": broadcasts and direct sends interleaved in one callback, then a close on "bye"."""
+
+    def onMessage(self, ws: duplex.WebSocketConnection, event: Any) -> None:
+        if event.data == "go":
+            ws.wss.broadcast("b1")
+            ws.send("direct")
+            ws.wss.broadcast("b2", exclude=ws)
+            ws.wss.broadcast("b3")
+            for index in range(100):
+                ws.wss.broadcast(f"many {index}")
+        elif event.data == "bye":
+            ws.wss.broadcast("last words")
+            ws.terminate(1000, "bye")
+
+
+def test_interleaved_broadcasts_and_sends_keep_their_order() -> None:
+    with running_web_server() as web:
+        start_wss(web, Burst())
+        with connect(url(web), open_timeout=5) as sender, connect(url(web), open_timeout=5) as other:
+            sender.send("go")
+            got_sender = [sender.recv(timeout=5) for _ in range(103)]
+            got_other = [other.recv(timeout=5) for _ in range(103)]
+            many = [f"many {index}" for index in range(100)]
+            assert got_sender == ["b1", "direct", "b3", *many]
+            assert got_other == ["b1", "b2", "b3", *many]
+
+
+def test_broadcast_before_a_close_arrives_before_the_close_frame() -> None:
+    with running_web_server() as web:
+        start_wss(web, Burst())
+        with connect(url(web), open_timeout=5) as ws:
+            ws.send("bye")
+            assert ws.recv(timeout=5) == "last words"
+            with pytest.raises(ConnectionClosedOK) as closed:
+                ws.recv(timeout=5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000

@@ -79,6 +79,14 @@ def _values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
     return [value.strip(_OWS) for header, value in headers if header.lower() == name]
 
 
+def _index(headers: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """All headers by lower-case name, values stripped: one pass instead of one per header name."""
+    index: dict[str, list[str]] = {}
+    for header, value in headers:
+        index.setdefault(header.lower(), []).append(value.strip(_OWS))
+    return index
+
+
 def _tokens(values: Sequence[str]) -> list[str]:
     """The comma-separated list elements of several header lines, empty elements dropped."""
     return [item for value in values for item in (part.strip(_OWS) for part in value.split(",")) if item]
@@ -126,6 +134,7 @@ def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str
             ``Sec-WebSocket-Version`` missing, repeated or not ``13`` (426); ``Sec-WebSocket-Key``
             missing, repeated or not the base64 of 16 bytes (400); ``Origin`` repeated (400).
     """
+    index = _index(headers)
     if method != "GET":
         raise HandshakeError(
             405, f"a WebSocket handshake must use GET, not {_show(method)}", [("Allow", "GET")]
@@ -137,14 +146,14 @@ def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str
     if (int(match.group(1)), int(match.group(2))) < (1, 1):
         raise HandshakeError(400, f"a WebSocket handshake needs HTTP/1.1 or later, not {_show(http_version)}")
 
-    hosts = _values(headers, "host")
+    hosts = index.get("host", [])
     if not hosts:
         raise HandshakeError(400, "missing Host header")
     if len(hosts) > 1:
         # RFC 7230 section 5.4: a request with more than one Host must be answered with 400.
         raise HandshakeError(400, "repeated Host header")
 
-    upgrade = _values(headers, "upgrade")
+    upgrade = index.get("upgrade", [])
     if not upgrade:
         raise HandshakeError(
             426,
@@ -154,13 +163,13 @@ def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str
     if not any(token.lower() == "websocket" for token in _tokens(upgrade)):
         raise HandshakeError(400, f"Upgrade header must include 'websocket', got {_show(', '.join(upgrade))}")
 
-    connection = _values(headers, "connection")
+    connection = index.get("connection", [])
     if not any(token.lower() == "upgrade" for token in _tokens(connection)):
         raise HandshakeError(
             400, f"Connection header must include 'Upgrade', got {_show(', '.join(connection))}"
         )
 
-    versions = _values(headers, "sec-websocket-version")
+    versions = index.get("sec-websocket-version", [])
     if not versions:
         raise HandshakeError(
             426, "missing Sec-WebSocket-Version header (this server speaks 13)", list(_VERSION_HEADERS)
@@ -172,7 +181,7 @@ def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str
             list(_VERSION_HEADERS),
         )
 
-    keys = _values(headers, "sec-websocket-key")
+    keys = index.get("sec-websocket-key", [])
     if not keys:
         raise HandshakeError(400, "missing Sec-WebSocket-Key header")
     if len(keys) > 1:
@@ -188,15 +197,15 @@ def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str
             400, f"Sec-WebSocket-Key must be the base64 encoding of 16 bytes, got {_show(key)}"
         )
 
-    origins = _values(headers, "origin")
+    origins = index.get("origin", [])
     if len(origins) > 1:
         # RFC 6454 section 7.3 allows one Origin; two could slip a forbidden origin past a check.
         raise HandshakeError(400, "repeated Origin header")
 
     return UpgradeOffer(
         key=key,
-        subprotocols=tuple(_tokens(_values(headers, "sec-websocket-protocol"))),
-        extensions=tuple(_values(headers, "sec-websocket-extensions")),
+        subprotocols=tuple(_tokens(index.get("sec-websocket-protocol", []))),
+        extensions=tuple(index.get("sec-websocket-extensions", [])),
         origin=origins[0] if origins else None,
     )
 

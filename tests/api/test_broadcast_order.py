@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
 
 import duplex
-from api.helpers_connection import running_web_server, start_wss, url
+from api.helpers_connection import RawClient, Recorder, running_web_server, start_wss, url
 
 
 class Burst:
@@ -49,3 +50,21 @@ def test_broadcast_before_a_close_arrives_before_the_close_frame() -> None:
             with pytest.raises(ConnectionClosedOK) as closed:
                 ws.recv(timeout=5)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+
+
+def test_a_connection_failed_by_duplex_reports_the_code_it_sent() -> None:
+    # API decision (docs/api.md): onTerminate gets 1002/1007/1009 when duplex fails the
+    # connection, since the client's reply to that close frame is never read.
+    recorder = Recorder()
+    with running_web_server() as web:
+        start_wss(web, recorder)
+        client = RawClient.connect(web.HTTPPort, "/")
+        try:
+            client.sock.sendall(b"\x81\x02hi")  # unmasked: RFC 6455 section 5.1
+            assert client.read_frame() == (True, 0x8, b"\x03\xea")
+            client.sock.shutdown(socket.SHUT_WR)  # the server waits for our end before closing
+            terminate = recorder.wait_for("terminate")[0].event
+            assert terminate.code == 1002
+            assert recorder.wait_for("error")[0].event.errors[0]["errCode"] == duplex.ErrorCode.PROTOCOL_ERROR
+        finally:
+            client.sock.close()

@@ -234,13 +234,6 @@ class WebSocketProtocol(asyncio.Protocol):
         else:
             self.transport.writelines((header, payload))
 
-    def send_raw_frame(self, frame: bytes) -> bool:
-        """Write an already-built, uncompressed message frame (``broadcast`` builds it once for all)."""
-        if not self.is_open or self.transport is None:
-            return False
-        self.transport.write(frame)
-        return True
-
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the close handshake; the socket is dropped if the peer does not answer in time."""
         if self._closed or self.transport is None:

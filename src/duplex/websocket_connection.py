@@ -136,7 +136,6 @@ class WebSocketConnection:
         self._protocol = protocol
         self._status = CONNECTED
         self._loop = wss.web_server.loop
-        self._in_loop_thread = wss.web_server.in_loop_thread
         self._loop_thread_id = wss.web_server.loop_thread_id
         self._send_buffer_limit = wss.sendBufferLimit
         self._data_type = wss.dataType
@@ -281,7 +280,7 @@ class WebSocketConnection:
         if self._status != CONNECTED:
             return
         self._status = CLOSING
-        if self._in_loop_thread():
+        if get_ident() == self._loop_thread_id:
             self._close_after_broadcasts(code, message)
         else:
             with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone

@@ -1,4 +1,6 @@
-"""The load generator: picows (a compiled, Cython WebSocket client) on uvloop, one process, one CPU.
+"""The load generator: one process, one CPU, its hot paths compiled (``_fastclient.pyx``). The echo
+scenarios drive plain sockets from one epoll loop in C; the others use picows (a Cython WebSocket
+client) on uvloop.
 
 Run by ``benchmarks/run.py``, once per (server, scenario, repeat); it can also be run by hand:
 
@@ -31,10 +33,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import functools
+import hashlib
 import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 import time
@@ -94,9 +99,9 @@ class Stats:
         self.kinds: dict[str, int] = {}
         self.samples: list[str] = []
 
-    def error(self, kind: str, detail: str = "") -> None:
-        self.errors += 1
-        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+    def error(self, kind: str, detail: str = "", count: int = 1) -> None:
+        self.errors += count
+        self.kinds[kind] = self.kinds.get(kind, 0) + count
         if len(self.samples) < 10:
             self.samples.append(f"{kind}: {detail}" if detail else kind)
 
@@ -319,38 +324,101 @@ async def scenario_check(args: argparse.Namespace) -> dict[str, Any]:
 # -- echo --------------------------------------------------------------------------------------------
 
 
+def open_raw(url: str, n: int) -> list[socket.socket]:
+    """Open ``n`` WebSocket connections on plain non-blocking sockets (for ``EchoDriver``), one
+    after the other; every 101 is checked; failures are errors."""
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    path = (parts.path or "/").encode()
+    opened = []
+    for _ in range(n):
+        key = base64.b64encode(os.urandom(16))
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        try:
+            sock = socket.create_connection((host, port), timeout=10)
+        except OSError as exc:
+            STATS.error("connect", f"{type(exc).__name__}: {exc}")
+            continue
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(
+                b"GET " + path + b" HTTP/1.1\r\nHost: " + parts.netloc.encode() + b"\r\n"
+                b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise ConnectionError("the server closed the connection during the handshake")
+                answer += chunk
+            head, _, extra = answer.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            fields = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                fields[name.strip().lower()] = value.strip()
+            if not lines[0].startswith(b"HTTP/1.1 101 ") or fields.get(b"sec-websocket-accept") != accept:
+                raise ConnectionError(f"bad 101 response: {head[:200]!r}")
+            if extra:
+                raise ConnectionError(f"{len(extra)} bytes after the 101 before any message")
+            sock.setblocking(False)
+        except OSError as exc:
+            STATS.error("connect", f"{type(exc).__name__}: {exc}")
+            sock.close()
+            continue
+        opened.append(sock)
+    return opened
+
+
+def close_raw(socks: list[socket.socket], timeout: float = 15.0) -> None:
+    """The clean close on plain sockets: the client's masked close frame (1000), then the server's
+    close frame (1000) and its TCP close."""
+    for sock in socks:
+        sock.setblocking(True)
+        sock.settimeout(timeout)
+        try:
+            sock.sendall(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # close 1000, masked with a zero key
+        except OSError as exc:
+            STATS.error("close", f"{type(exc).__name__}: {exc}")
+    for sock in socks:
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except OSError as exc:
+            STATS.error("close", f"{type(exc).__name__}: {exc}")
+        finally:
+            sock.close()
+        if received[:4] != b"\x88\x02\x03\xe8" or len(received) != 4:
+            STATS.error(
+                "close", f"expected the server's close frame 1000 and its TCP close, got {received[:16]!r}"
+            )
+
+
 async def scenario_echo(args: argparse.Namespace, meter: CpuMeter) -> dict[str, Any]:
-    numbers = iter(range(1, args.connections + 1))
-    conns = await open_many(
-        args.connections,
-        lambda: fast.EchoListener(next(numbers), args.size, PATTERN, STATS.error),
-        args.url,
-    )
-    if len(conns) < args.connections:
-        raise RuntimeError(f"only {len(conns)} of {args.connections} connections opened")
-    listeners = [listener for _, listener in conns]
-    for listener in listeners:
-        listener.running = True
-        listener.send_next()
-    await asyncio.sleep(args.warmup)
-    meter.start()
-    count0 = sum(listener.count for listener in listeners)
-    await asyncio.sleep(args.duration)
-    count1 = sum(listener.count for listener in listeners)
-    window = meter.stop()
-    # Stop sending; wait for the echoes still in flight, then close.
-    loop = asyncio.get_running_loop()
-    waits = []
-    for listener in listeners:
-        listener.running = False
-        if listener.outstanding:
-            listener.drained = loop.create_future()
-            waits.append(listener.drained)
-    if waits:
-        _, pending = await asyncio.wait(waits, timeout=10)
-        if pending:
-            STATS.error("echo", f"{len(pending)} echoes never came back")
-    await close_all(conns)
+    socks = open_raw(args.url, args.connections)
+    try:
+        if len(socks) < args.connections:
+            raise RuntimeError(f"only {len(socks)} of {args.connections} connections opened")
+        driver = fast.EchoDriver([sock.fileno() for sock in socks], args.size, PATTERN)
+        driver.start()
+        driver.run(args.warmup)
+        meter.start()
+        count0 = driver.total
+        driver.run(args.duration)
+        count1 = driver.total
+        window = meter.stop()
+        lost = driver.drain(10.0)
+        if lost:
+            STATS.error("echo", f"{lost} echoes never came back")
+        for kind, count in driver.errors():
+            STATS.error(kind, f"{count} times", count)
+        alive = set(driver.alive())
+        close_raw([sock for sock in socks if sock.fileno() in alive])
+    finally:
+        for sock in socks:
+            sock.close()
     return {"value": (count1 - count0) / window["wall"], "unit": "round trips/s", **window}
 
 

@@ -556,10 +556,9 @@ the load generator was saturated.
 {cpu_table(data, servers, scenarios)}
 
 On loopback, the kernel's TCP work (the sender also runs the receiver's TCP input path) is most of
-the cost of a small message for both sides: the load generator spends about 70-80% of its CPU in
-the kernel. Against the fastest servers it can therefore not be much faster than the server, and
-those cells are marked as lower bounds; when the server is at ~100% too, the value is close to the
-server's real limit on this machine.
+the cost of a small message for both sides. The echo load generator therefore does nothing else:
+one epoll loop in C, one `recv` and one `send` per round trip, so that it stays well under its
+core while the server is at ~100% of its own.
 
 ### Every run
 
@@ -610,13 +609,15 @@ All run on uvloop, with compression (permessage-deflate) off, keepalive pings of
 message size of 64 MiB (the benchmark sends up to 32 MiB). All listen on 127.0.0.1. Logging is
 left at each library's default, except uvicorn's access log, which is off.
 
-**Load generator.** `benchmarks/client.py`: one process on uvloop, pinned to the other CPU. Its
-connections are picows connections (picows is a Cython WebSocket library), and its per-message
-code is compiled with Cython (`benchmarks/_fastclient.pyx`) so that on_ws_frame is a C call; for
-handshakes it uses a compiled uvloop protocol that speaks the opening and closing handshakes
-itself, because `picows.ws_connect` spends more Python per connection than the fastest servers. It
-measures its own CPU time (`getrusage`) and the server's (`psutil`) over the measured window;
-above 90% of one core, the result is marked as a lower bound.
+**Load generator.** `benchmarks/client.py`: one process, pinned to the other CPU, with its hot
+paths compiled by Cython (`benchmarks/_fastclient.pyx`). The echo scenarios open plain sockets,
+check each `101`, and then drive all connections from one epoll loop in C with the GIL released:
+no event loop and no Python per message, so it needs far less CPU per round trip than any server
+here. Broadcast and memory use picows connections (picows is a Cython WebSocket library) on
+uvloop, with `on_ws_frame` a C call; for handshakes it uses a compiled uvloop protocol that speaks
+the opening and closing handshakes itself, because `picows.ws_connect` spends more Python per
+connection than the fastest servers. It measures its own CPU time (`getrusage`) and the server's
+(`psutil`) over the measured window; above 90% of one core, the result is marked as a lower bound.
 
 **Every byte is checked.** Each echo message carries its connection's number and a counter, and
 the echo is compared byte for byte (`memcmp`) with what was sent, so a lost, repeated, reordered,

@@ -314,10 +314,14 @@ class WebSocketConnection:
         self.closed(code, reason)
 
     def opened(self) -> None:
-        connection_log.info(
-            "connection %d opened from %s on %s", self.id, self.remoteAddress, self.request.get("url", "")
-        )
-        self.runner.run(self._on_open, (self, Event(type="open")))
+        # Guarded, and events made only for callbacks that exist: a handshake storm measured
+        # these per-connection costs.
+        if connection_log.isEnabledFor(logging.INFO):
+            connection_log.info(
+                "connection %d opened from %s on %s", self.id, self.remoteAddress, self.request.get("url", "")
+            )
+        if self._on_open is not None:
+            self.runner.run(self._on_open, (self, Event(type="open")))
 
     def on_message(self, ws: WebSocketProtocol, data: str | bytes) -> None:
         """A whole message from the engine: convert it per ``dataType``, then ``onMessage``."""
@@ -365,18 +369,20 @@ class WebSocketConnection:
         self.report(code, str(error), error)
 
     def closed(self, code: int, reason: str) -> None:
-        connection_log.info(
-            "connection %d from %s closed: %d%s",
-            self.id,
-            self.remoteAddress,
-            code,
-            f" {reason}" if reason else "",
-        )
+        if connection_log.isEnabledFor(logging.INFO):
+            connection_log.info(
+                "connection %d from %s closed: %d%s",
+                self.id,
+                self.remoteAddress,
+                code,
+                f" {reason}" if reason else "",
+            )
         self._status = CLOSED
         self.wss.connection_closed(self)
-        self.runner.run(
-            self._on_terminate, (self, TerminateEvent(type="terminate", code=code, reason=reason))
-        )
+        if self._on_terminate is not None:
+            self.runner.run(
+                self._on_terminate, (self, TerminateEvent(type="terminate", code=code, reason=reason))
+            )
 
     # -- errors --------------------------------------------------------------------------------------
 

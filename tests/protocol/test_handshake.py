@@ -75,6 +75,33 @@ def test_valid_request() -> None:
     )
 
 
+def by_name(headers: Headers) -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for name, value in headers:
+        index.setdefault(name.lower(), []).append(value)
+    return index
+
+
+def test_headers_given_as_an_index_by_lower_case_name() -> None:
+    # The HTTP layer passes the index it already built; values come as received, with spaces.
+    headers = request_headers(
+        Sec_WebSocket_Key=f" {RFC_KEY}\t", Origin=" http://example.com ", Sec_WebSocket_Version=" 13"
+    )
+    headers.append(("Sec-WebSocket-Extensions", " permessage-deflate "))
+    offer = validate_upgrade("GET", "1.1", by_name(headers))
+    assert offer == validate_upgrade("GET", "1.1", headers)
+    assert offer == UpgradeOffer(
+        key=RFC_KEY,
+        subprotocols=("chat", "superchat"),
+        extensions=("permessage-deflate",),
+        origin="http://example.com",
+    )
+    assert is_upgrade_request(by_name(headers))
+    with pytest.raises(HandshakeError) as info:
+        validate_upgrade("GET", "1.1", by_name(request_headers(Sec_WebSocket_Version="8")))
+    assert info.value.status == 426
+
+
 def test_minimal_request() -> None:
     headers = request_headers(Origin=None, Sec_WebSocket_Protocol=None)
     assert validate_upgrade("GET", "HTTP/1.1", headers) == UpgradeOffer(

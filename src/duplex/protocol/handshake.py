@@ -18,7 +18,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .exceptions import HandshakeError
@@ -40,6 +40,8 @@ _VERSION_HEADERS = [("Upgrade", "websocket"), ("Sec-WebSocket-Version", _SUPPORT
 _HTTP_VERSION_RE = re.compile(r"(?:HTTP/)?([0-9]+)\.([0-9]+)")
 _HEADER_NAME_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _OWS = " \t"
+#: request headers: ``(name, value)`` pairs, or lower-case name -> values as received
+HeaderInput = Sequence[tuple[str, str]] | Mapping[str, Sequence[str]]
 # Built once: every accepted handshake starts with the same bytes.
 _RESPONSE_HEAD = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 
@@ -74,16 +76,13 @@ class UpgradeOffer:
     origin: str | None
 
 
-def _values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
-    """Every value of header ``name`` (lower case), in order, without surrounding whitespace."""
-    return [value.strip(_OWS) for header, value in headers if header.lower() == name]
-
-
-def _index(headers: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
-    """All headers by lower-case name, values stripped: one pass instead of one per header name."""
+def _index(headers: HeaderInput) -> Mapping[str, Sequence[str]]:
+    """All header values by lower-case name, as received (one pass instead of one per name)."""
+    if isinstance(headers, Mapping):
+        return headers
     index: dict[str, list[str]] = {}
     for header, value in headers:
-        index.setdefault(header.lower(), []).append(value.strip(_OWS))
+        index.setdefault(header.lower(), []).append(value)
     return index
 
 
@@ -97,19 +96,20 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 60 else value[:60] + "...")
 
 
-def is_upgrade_request(headers: Sequence[tuple[str, str]]) -> bool:
+def is_upgrade_request(headers: HeaderInput) -> bool:
     """Tell whether a request asks for a WebSocket.
 
     Args:
-        headers: the request's ``(name, value)`` pairs, names in any case.
+        headers: the request's ``(name, value)`` pairs, names in any case; or a mapping from
+            lower-case name to the values received (what the HTTP layer has already built).
 
     Returns:
         True when an ``Upgrade`` header lists the token ``websocket`` (in any case).
     """
-    return any(token.lower() == "websocket" for token in _tokens(_values(headers, "upgrade")))
+    return any(token.lower() == "websocket" for token in _tokens(_index(headers).get("upgrade", ())))
 
 
-def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str, str]]) -> UpgradeOffer:
+def validate_upgrade(method: str, http_version: str, headers: HeaderInput) -> UpgradeOffer:
     """Check an opening handshake request (RFC 6455 section 4.2.1).
 
     A request without any ``Upgrade`` header is a plain HTTP request to a WebSocket resource and
@@ -121,7 +121,8 @@ def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str
     Args:
         method: the request method.
         http_version: the HTTP version, as ``"1.1"`` or ``"HTTP/1.1"``.
-        headers: the ``(name, value)`` pairs exactly as received: names in any case, repeats allowed.
+        headers: the ``(name, value)`` pairs exactly as received: names in any case, repeats
+            allowed; or a mapping from lower-case name to the values received, in order.
 
     Returns:
         The offer, for the application to accept or reject.
@@ -146,14 +147,14 @@ def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str
     if (int(match.group(1)), int(match.group(2))) < (1, 1):
         raise HandshakeError(400, f"a WebSocket handshake needs HTTP/1.1 or later, not {_show(http_version)}")
 
-    hosts = index.get("host", [])
+    hosts = index.get("host", ())
     if not hosts:
         raise HandshakeError(400, "missing Host header")
     if len(hosts) > 1:
         # RFC 7230 section 5.4: a request with more than one Host must be answered with 400.
         raise HandshakeError(400, "repeated Host header")
 
-    upgrade = index.get("upgrade", [])
+    upgrade = index.get("upgrade", ())
     if not upgrade:
         raise HandshakeError(
             426,
@@ -163,13 +164,13 @@ def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str
     if not any(token.lower() == "websocket" for token in _tokens(upgrade)):
         raise HandshakeError(400, f"Upgrade header must include 'websocket', got {_show(', '.join(upgrade))}")
 
-    connection = index.get("connection", [])
+    connection = index.get("connection", ())
     if not any(token.lower() == "upgrade" for token in _tokens(connection)):
         raise HandshakeError(
             400, f"Connection header must include 'Upgrade', got {_show(', '.join(connection))}"
         )
 
-    versions = index.get("sec-websocket-version", [])
+    versions = [value.strip(_OWS) for value in index.get("sec-websocket-version", ())]
     if not versions:
         raise HandshakeError(
             426, "missing Sec-WebSocket-Version header (this server speaks 13)", list(_VERSION_HEADERS)
@@ -181,12 +182,12 @@ def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str
             list(_VERSION_HEADERS),
         )
 
-    keys = index.get("sec-websocket-key", [])
+    keys = index.get("sec-websocket-key", ())
     if not keys:
         raise HandshakeError(400, "missing Sec-WebSocket-Key header")
     if len(keys) > 1:
         raise HandshakeError(400, "repeated Sec-WebSocket-Key header")
-    key = keys[0]
+    key = keys[0].strip(_OWS)
     try:
         raw_key = base64.b64decode(key, validate=True)
     except (binascii.Error, ValueError):
@@ -197,16 +198,16 @@ def validate_upgrade(method: str, http_version: str, headers: Sequence[tuple[str
             400, f"Sec-WebSocket-Key must be the base64 encoding of 16 bytes, got {_show(key)}"
         )
 
-    origins = index.get("origin", [])
+    origins = index.get("origin", ())
     if len(origins) > 1:
         # RFC 6454 section 7.3 allows one Origin; two could slip a forbidden origin past a check.
         raise HandshakeError(400, "repeated Origin header")
 
     return UpgradeOffer(
         key=key,
-        subprotocols=tuple(_tokens(index.get("sec-websocket-protocol", []))),
-        extensions=tuple(index.get("sec-websocket-extensions", [])),
-        origin=origins[0] if origins else None,
+        subprotocols=tuple(_tokens(index.get("sec-websocket-protocol", ()))),
+        extensions=tuple(value.strip(_OWS) for value in index.get("sec-websocket-extensions", ())),
+        origin=origins[0].strip(_OWS) if origins else None,
     )
 
 

@@ -75,6 +75,7 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: list[tuple[str, str]] = []
+        self._request_headers = Headers()
         self._header_bytes = 0
         self._body_bytes = 0
         self._in_request = False
@@ -83,6 +84,7 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = False
         self._upgrade_tail: bytes | None = None
         self._head = False  # the request being answered is a HEAD: no body in the response
+        self._first_request = True
         self._tls = False
         self._timer: asyncio.TimerHandle | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -161,7 +163,12 @@ class HttpProtocol(asyncio.Protocol):
         self._headers = []
         self._header_bytes = 0
         self._body_bytes = 0
-        self._set_timer(self.config.request_timeout)
+        if self._first_request:
+            # The timer connection_made() started is already the request timer: keep it rather
+            # than cancel and create one more per connection (measured on handshake storms).
+            self._first_request = False
+        else:
+            self._set_timer(self.config.request_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -177,20 +184,24 @@ class HttpProtocol(asyncio.Protocol):
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
-        expects_continue = False
-        for name, value in self._headers:
-            if name.lower() == "expect" and value.strip().lower() == "100-continue":
-                expects_continue = True
-            length = value.strip()
-            if (
-                name.lower() == "content-length"
-                and length.isdigit()
-                and int(length) > self.config.max_request_size
-            ):
+        # The one place header names are indexed: the checks here, routing, the WebSocket
+        # handshake and the application all read this index.
+        headers = self._request_headers = Headers(self._headers)
+        index = headers.by_name()
+        for value in index.get("content-length", ()):
+            size = value.strip()
+            if size.isdigit() and int(size) > self.config.max_request_size:
                 raise _RequestRefused(
-                    413, f"request body of {length} bytes over the limit of {self.config.max_request_size}"
+                    413, f"request body of {size} bytes over the limit of {self.config.max_request_size}"
                 )
-        if expects_continue and self.transport is not None and not self._queue and not self._busy:
+        expect = index.get("expect")
+        if (
+            expect is not None
+            and any(value.strip().lower() == "100-continue" for value in expect)
+            and self.transport is not None
+            and not self._queue
+            and not self._busy
+        ):
             # RFC 9110 section 10.1.1: the client waits for this before sending the body.
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -217,7 +228,7 @@ class HttpProtocol(asyncio.Protocol):
             path=path,
             query_string=query,
             http_version=parser.get_http_version(),
-            headers=Headers(self._headers),
+            headers=self._request_headers,
             remote_address=self.remote_address,
         )
         self._queue.append(_PendingRequest(request, parser.should_keep_alive(), parser.should_upgrade()))
@@ -238,7 +249,7 @@ class HttpProtocol(asyncio.Protocol):
             # RFC 9112 section 3.2: a request without exactly one Host is answered 400.
             self._refuse(400, "an HTTP/1.1 request needs exactly one Host header")
             return
-        if is_upgrade_request(request.headers.items_raw()):
+        if is_upgrade_request(request.headers.by_name()):
             self._answer_upgrade(request)
             return
         if pending.upgrade:
@@ -345,7 +356,7 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(404, f"no WebSocket endpoint at {request.path}")
             return
         try:
-            offer = validate_upgrade(request.method, request.http_version, request.headers.items_raw())
+            offer = validate_upgrade(request.method, request.http_version, request.headers.by_name())
         except HandshakeError as error:
             self._refuse(error.status, str(error), error.headers)
             return

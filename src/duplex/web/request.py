@@ -48,6 +48,10 @@ class Headers(Mapping[str, "str | list[str]"]):
         values = self._values.get(name.lower())
         return values[-1] if values else None
 
+    def by_name(self) -> Mapping[str, list[str]]:
+        """Lower-case name -> every value, in order: the index itself (read it, don't change it)."""
+        return self._values
+
     def items_raw(self) -> list[tuple[str, str]]:
         """The ``(name, value)`` pairs exactly as received."""
         return list(self._items)
@@ -83,6 +87,8 @@ class Request:
     def query(self) -> dict[str, str | list[str]]:
         """The URL parameters; a key given several times maps to the list of its values."""
         query: dict[str, str | list[str]] = {}
+        if not self.query_string:
+            return query  # the common case, without parse_qsl's argument coercion
         for key, value in parse_qsl(self.query_string, keep_blank_values=True):
             previous = query.get(key)
             if previous is None:

@@ -1,0 +1,151 @@
+"""Instructions per message (or per handshake) in a server process, counted by callgrind.
+
+    python benchmarks/instructions.py                        # duplex_api and duplex_engine, both scenarios
+    python benchmarks/instructions.py --servers duplex_api --scenarios handshake
+
+Wall-clock benchmarks on a shared 2-core VM vary by 10-40% between repeats; an instruction count
+does not: it is the same from run to run whatever else the machine does. So a change to a hot path
+is judged here first, then confirmed by ``run.py``.
+
+How: the server script from ``benchmarks/servers/`` runs under ``valgrind --tool=callgrind`` (only
+the server; the client here is plain Python sockets, outside valgrind). It serves ``--small`` items,
+then, in a second run, ``--large`` ones; the difference of the two totals divided by the difference
+of the counts is the cost of one item, with start-up and shutdown cancelled out. It counts what runs
+in the process in user space: Python, uvloop, the C extensions; not the kernel's side of syscalls.
+
+    echo       one connection, one 64-byte binary message in flight at a time
+    handshake  connections one after the other: upgrade, close frame, the server's close and TCP close
+
+Needs valgrind (Debian's package); a run takes about a minute per (server, scenario).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REQUEST = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+CLOSE = b"\x88\x82\x00\x00\x00\x00\x03\xe8"  # close 1000, masked with a zero key
+MESSAGE = b"\x82\xc0\x01\x02\x03\x04" + bytes(64)  # 64 bytes, masked
+ECHO = b"\x82\x40" + bytes(b ^ k for b, k in zip(bytes(64), b"\x01\x02\x03\x04" * 16, strict=True))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def upgrade(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall(REQUEST)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("the server closed the connection during the handshake")
+        answer += chunk
+    if not answer.startswith(b"HTTP/1.1 101 "):
+        raise ConnectionError(f"no 101: {answer[:100]!r}")
+    return sock
+
+
+def close(sock: socket.socket) -> None:
+    sock.sendall(CLOSE)
+    received = b""
+    while chunk := sock.recv(4096):
+        received += chunk
+    if received != b"\x88\x02\x03\xe8":
+        raise ConnectionError(f"expected the server's close frame 1000, got {received[:20]!r}")
+    sock.close()
+
+
+def drive(scenario: str, port: int, count: int) -> None:
+    if scenario == "handshake":
+        for _ in range(count):
+            close(upgrade(port))
+        return
+    sock = upgrade(port)
+    for _ in range(count):
+        sock.sendall(MESSAGE)
+        got = b""
+        while len(got) < len(ECHO):
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            got += chunk
+        if got != ECHO:
+            raise ConnectionError(f"wrong echo {got[:20]!r}")
+    close(sock)
+
+
+def total(server: str, scenario: str, count: int) -> int:
+    """Instructions of one server process that served ``count`` items."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        proc = subprocess.Popen(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                str(HERE / "servers" / f"{server}.py"),
+                "--port",
+                str(port),
+                "--mode",
+                "echo",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert proc.stdout is not None
+            if b"ready" not in proc.stdout.readline():
+                raise RuntimeError(f"{server} did not start under valgrind")
+            drive(scenario, port, count)
+            time.sleep(0.5)  # let the server finish the last close before it is stopped
+        finally:
+            proc.send_signal(signal.SIGINT)  # a clean exit: callgrind writes its counts
+            proc.wait(120)
+        match = re.search(rb"^(?:summary|totals): (\d+)", out.read_bytes(), re.MULTILINE)
+        if match is None:
+            raise RuntimeError("callgrind wrote no totals")
+        return int(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--servers", default="duplex_api,duplex_engine")
+    parser.add_argument("--scenarios", default="echo,handshake")
+    parser.add_argument("--small", type=int, default=0, help="items in the first run (default per scenario)")
+    parser.add_argument("--large", type=int, default=0, help="items in the second run")
+    args = parser.parse_args()
+    if not any(os.access(Path(d) / "valgrind", os.X_OK) for d in os.environ["PATH"].split(os.pathsep)):
+        raise SystemExit("valgrind is not installed: apt-get install valgrind")
+    for scenario in args.scenarios.split(","):
+        small = args.small or (2000 if scenario == "echo" else 200)
+        large = args.large or (12000 if scenario == "echo" else 1200)
+        for server in args.servers.split(","):
+            each = (total(server, scenario, large) - total(server, scenario, small)) / (large - small)
+            unit = "message" if scenario == "echo" else "handshake"
+            print(f"{server:15} {scenario:10} {each:10,.0f} instructions per {unit}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -26,3 +26,7 @@ echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest"
 .venv/bin/pytest "$@"
+# The same engine and API tests again on the pure-Python modules: the fallback where duplex could
+# not be compiled (see setup.py), and the source the compiled modules are built from.
+echo "== pytest, pure Python (DUPLEX_PURE_PYTHON=1)"
+DUPLEX_PURE_PYTHON=1 .venv/bin/pytest -q tests/protocol tests/integration tests/api tests/test_compiled.py

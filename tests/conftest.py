@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,28 @@ from typing import Any
 import pytest
 import trustme
 
+import duplex
 from support import RunningServer, run_server
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test stale code: Python prefers a compiled module (setup.py builds them) to the
+    .py beside it, so an edit to the .py does nothing until the module is rebuilt."""
+    if os.environ.get("DUPLEX_PURE_PYTHON"):
+        return
+    root = Path(duplex.__file__).parent
+    stale = [
+        str(binary.relative_to(root))
+        for binary in root.rglob("*.so")
+        if (source := binary.with_name(binary.name.split(".", 1)[0] + ".py")).exists()
+        and binary.stat().st_mtime < source.stat().st_mtime
+    ]
+    if stale:
+        pytest.exit(
+            f"compiled modules older than their .py: {stale}; rebuild them with "
+            "`pip install -e .` (scripts/test.sh does), or run with DUPLEX_PURE_PYTHON=1",
+            returncode=2,
+        )
 
 
 @pytest.fixture(scope="session")

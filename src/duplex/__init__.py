@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,6 +28,32 @@ if TYPE_CHECKING:
     from .webserver import WebServer, web_server
     from .websocket_connection import WebSocketConnection
     from .websocket_server import WebSocketServer
+
+
+def _load_sources_only() -> None:
+    """Make duplex import its ``.py`` files even where compiled modules sit beside them.
+
+    setup.py compiles the per-message path with Cython when it can; the ``.py`` files are the same
+    code and the fallback. ``DUPLEX_PURE_PYTHON=1`` runs them, to test the fallback or to debug.
+    """
+    import sys
+    from importlib.machinery import (
+        BYTECODE_SUFFIXES,
+        SOURCE_SUFFIXES,
+        FileFinder,
+        SourceFileLoader,
+        SourcelessFileLoader,
+    )
+
+    for root in __path__:
+        for folder in (root, os.path.join(root, "protocol"), os.path.join(root, "web")):
+            sys.path_importer_cache[folder] = FileFinder(
+                folder, (SourceFileLoader, SOURCE_SUFFIXES), (SourcelessFileLoader, BYTECODE_SUFFIXES)
+            )
+
+
+if os.environ.get("DUPLEX_PURE_PYTHON"):
+    _load_sources_only()
 
 # The public names load on first use (PEP 562), so that importing the sans-I/O core
 # (duplex.protocol) does not pull in asyncio and the servers above it.

@@ -79,8 +79,9 @@ class Reject:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
 
-class WebSocketProtocol(asyncio.Protocol):
-    """One open WebSocket connection on the event loop.
+class WebSocketProtocol:
+    """One open WebSocket connection on the event loop (an ``asyncio.Protocol`` by its methods; it
+    does not inherit from it, so that Cython can compile it into an extension type).
 
     Args:
         connection: the protocol core, already configured (limits, deflate).
@@ -132,10 +133,19 @@ class WebSocketProtocol(asyncio.Protocol):
             logger.exception("WebSocket on_open handler failed")
 
     def data_received(self, data: bytes) -> None:
+        connection = self.connection
+        message = connection.receive_whole_message(data)
+        if message is not None:
+            # The common read, one whole small message: no event object, no list (measured).
+            try:
+                self.handler.on_message(self, message)
+            except Exception as exc:
+                self._report_error(exc)
+            return
         # Events are handled in order, and the core's automatic replies are written when their
         # event comes up: an answer to a message that came before a bad frame still goes out
         # before the close frame that fails the connection.
-        for event in self.connection.receive_data(data):
+        for event in connection.receive_data(data):
             # Ordered by frequency: messages first, delivered inline (no helper call per message).
             if type(event) is TextMessage or type(event) is BinaryMessage:
                 try:

@@ -165,8 +165,17 @@ class WebSocketConnection:
         """Bytes queued for this client and not yet written to the socket."""
         return self._protocol.buffered_amount + self._pending_bytes
 
-    remote_address = remoteAddress
-    buffered_amount = bufferedAmount
+    # The PEP 8 spellings, as properties of their own (an alias by assignment would not compile
+    # under Cython, which builds this class as an extension type).
+    @property
+    def remote_address(self) -> str:
+        """Same as ``remoteAddress``."""
+        return self.remoteAddress
+
+    @property
+    def buffered_amount(self) -> int:
+        """Same as ``bufferedAmount``."""
+        return self.bufferedAmount
 
     # -- sending -------------------------------------------------------------------------------------
 

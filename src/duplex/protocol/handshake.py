@@ -91,6 +91,16 @@ def _tokens(values: Sequence[str]) -> list[str]:
     return [item for value in values for item in (part.strip(_OWS) for part in value.split(",")) if item]
 
 
+def _has_token(values: Sequence[str], token: str) -> bool:
+    """Whether comma-separated header lines list ``token`` (lower case), in any case."""
+    for value in values:
+        if value.strip(_OWS).lower() == token:  # the usual single-token line, without a split
+            return True
+        if "," in value and any(part.strip(_OWS).lower() == token for part in value.split(",")):
+            return True
+    return False
+
+
 def _show(value: str) -> str:
     """Quote a peer's value for an error message, cut short so a huge header cannot bloat the reply."""
     return repr(value if len(value) <= 60 else value[:60] + "...")
@@ -106,7 +116,7 @@ def is_upgrade_request(headers: HeaderInput) -> bool:
     Returns:
         True when an ``Upgrade`` header lists the token ``websocket`` (in any case).
     """
-    return any(token.lower() == "websocket" for token in _tokens(_index(headers).get("upgrade", ())))
+    return _has_token(_index(headers).get("upgrade", ()), "websocket")
 
 
 def validate_upgrade(method: str, http_version: str, headers: HeaderInput) -> UpgradeOffer:
@@ -141,11 +151,14 @@ def validate_upgrade(method: str, http_version: str, headers: HeaderInput) -> Up
             405, f"a WebSocket handshake must use GET, not {_show(method)}", [("Allow", "GET")]
         )
 
-    match = _HTTP_VERSION_RE.fullmatch(http_version.strip())
-    if match is None:
-        raise HandshakeError(400, f"invalid HTTP version {_show(http_version)}")
-    if (int(match.group(1)), int(match.group(2))) < (1, 1):
-        raise HandshakeError(400, f"a WebSocket handshake needs HTTP/1.1 or later, not {_show(http_version)}")
+    if http_version != "1.1":  # what the HTTP layer passes for HTTP/1.1, checked without the regex
+        match = _HTTP_VERSION_RE.fullmatch(http_version.strip())
+        if match is None:
+            raise HandshakeError(400, f"invalid HTTP version {_show(http_version)}")
+        if (int(match.group(1)), int(match.group(2))) < (1, 1):
+            raise HandshakeError(
+                400, f"a WebSocket handshake needs HTTP/1.1 or later, not {_show(http_version)}"
+            )
 
     hosts = index.get("host", ())
     if not hosts:
@@ -161,11 +174,11 @@ def validate_upgrade(method: str, http_version: str, headers: HeaderInput) -> Up
             "this resource only speaks WebSocket: send an Upgrade: websocket request",
             list(_VERSION_HEADERS),
         )
-    if not any(token.lower() == "websocket" for token in _tokens(upgrade)):
+    if not _has_token(upgrade, "websocket"):
         raise HandshakeError(400, f"Upgrade header must include 'websocket', got {_show(', '.join(upgrade))}")
 
     connection = index.get("connection", ())
-    if not any(token.lower() == "upgrade" for token in _tokens(connection)):
+    if not _has_token(connection, "upgrade"):
         raise HandshakeError(
             400, f"Connection header must include 'Upgrade', got {_show(', '.join(connection))}"
         )
@@ -189,9 +202,10 @@ def validate_upgrade(method: str, http_version: str, headers: HeaderInput) -> Up
         raise HandshakeError(400, "repeated Sec-WebSocket-Key header")
     key = keys[0].strip(_OWS)
     try:
-        raw_key = base64.b64decode(key, validate=True)
+        # Strict: only the base64 alphabet, correct padding, nothing after it.
+        raw_key = binascii.a2b_base64(key, strict_mode=True)
     except (binascii.Error, ValueError):
-        # ValueError also covers a non-ASCII str, which b64decode refuses before decoding.
+        # ValueError also covers a non-ASCII str, which a2b_base64 refuses before decoding.
         raw_key = b""
     if len(raw_key) != 16:
         raise HandshakeError(
@@ -203,10 +217,12 @@ def validate_upgrade(method: str, http_version: str, headers: HeaderInput) -> Up
         # RFC 6454 section 7.3 allows one Origin; two could slip a forbidden origin past a check.
         raise HandshakeError(400, "repeated Origin header")
 
+    protocols = index.get("sec-websocket-protocol")
+    extensions = index.get("sec-websocket-extensions")
     return UpgradeOffer(
         key=key,
-        subprotocols=tuple(_tokens(index.get("sec-websocket-protocol", ()))),
-        extensions=tuple(value.strip(_OWS) for value in index.get("sec-websocket-extensions", ())),
+        subprotocols=tuple(_tokens(protocols)) if protocols else (),
+        extensions=tuple(value.strip(_OWS) for value in extensions) if extensions else (),
         origin=origins[0].strip(_OWS) if origins else None,
     )
 

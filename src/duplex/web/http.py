@@ -63,6 +63,9 @@ class _PendingRequest:
         self.upgrade = upgrade
 
 
+_NO_HEADERS = Headers()  # before the first request's headers are complete
+
+
 class HttpProtocol(asyncio.Protocol):
     """An HTTP/1.1 server connection."""
 
@@ -75,7 +78,7 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: list[tuple[str, str]] = []
-        self._request_headers = Headers()
+        self._request_headers = _NO_HEADERS
         self._header_bytes = 0
         self._body_bytes = 0
         self._in_request = False
@@ -427,7 +430,8 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = True  # this object is done with the transport
         self.server.http_connections.discard(self)
         transport.write(head)
-        transport.set_protocol(websocket)
+        # An asyncio.Protocol by its methods, not by inheritance (it compiles to an extension type).
+        transport.set_protocol(cast(asyncio.BaseProtocol, websocket))
         websocket.connection_made(transport)
         websocket.start()
         tail, self._upgrade_tail = self._upgrade_tail, b""

@@ -1,0 +1,28 @@
+# Cython declarations for connection.py, which setup.py compiles when Cython is available (the
+# .py stays the source and the pure-Python fallback). Attributes become C struct fields, so the
+# per-message path reads them without a dictionary lookup; all stay public to Python code.
+
+cdef class Connection:
+    cdef public object max_message_size
+    cdef public object deflate
+    cdef public object state
+    cdef public object close_code
+    cdef public object close_reason
+    cdef public bint _close_sent
+    cdef public bytearray _buffer
+    cdef public list _pending
+    cdef public object _pending_close
+    cdef public object _stream_left
+    cdef public object _stream_mask
+    cdef public object _stream_offset
+    cdef public object _stream_fin
+    cdef public object _stream_opcode
+    cdef public object _message_opcode
+    cdef public bint _message_compressed
+    cdef public object _message_size
+    cdef public list _text_parts
+    cdef public list _binary_parts
+    cdef public object _utf8
+
+    cpdef list receive_data(self, data)
+    cpdef receive_whole_message(self, data)

@@ -88,6 +88,7 @@ class WebSocketProtocol:
         accept: the endpoint's accept answer (handler, timeouts, keepalive).
         request: the handshake request.
         registry: a set the connection is in while open (the server's, for shutdown).
+        loop: the running event loop, when the caller has it at hand.
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class WebSocketProtocol:
         accept: Accept,
         request: Request,
         registry: set[WebSocketProtocol] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.connection = connection
         self._registry = registry
@@ -106,7 +108,7 @@ class WebSocketProtocol:
         self.ping_interval = accept.ping_interval
         self.ping_timeout = accept.ping_timeout
         self.transport: asyncio.Transport | None = None
-        self.loop = asyncio.get_running_loop()
+        self.loop = loop if loop is not None else asyncio.get_running_loop()
         self._closed = False
         self._write_paused = False
         self._read_paused_by_app = False

@@ -14,7 +14,6 @@ list, as RFC 7230 section 3.2.2 says they must be.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import re
@@ -56,7 +55,7 @@ def accept_key(key: str) -> str:
         base64(SHA-1(key + GUID)).
     """
     digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
 @dataclass(frozen=True)

@@ -66,13 +66,15 @@ class _PendingRequest:
 _NO_HEADERS = Headers()  # before the first request's headers are complete
 
 
-class HttpProtocol(asyncio.Protocol):
-    """An HTTP/1.1 server connection."""
+class HttpProtocol:
+    """An HTTP/1.1 server connection (an ``asyncio.Protocol`` by its methods, compiled by Cython
+    into an extension type where it can be; see setup.py)."""
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
         self.config = server.config
-        self.loop = asyncio.get_running_loop()
+        # The server's loop, not asyncio.get_running_loop(), which costs a getpid() per call.
+        self.loop = server.loop or asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.remote_address = ""
         self._parser = httptools.HttpRequestParser(self)
@@ -425,7 +427,9 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(500, "")
             return
         connection = Connection(max_message_size=answer.max_message_size, deflate=deflate)
-        websocket = WebSocketProtocol(connection, answer, request, self.server.websocket_connections)
+        websocket = WebSocketProtocol(
+            connection, answer, request, self.server.websocket_connections, loop=self.loop
+        )
         self._cancel_timer()
         self._closing = True  # this object is done with the transport
         self.server.http_connections.discard(self)

@@ -7,6 +7,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 from ..protocol.handshake import UpgradeOffer
 from ..transport import Accept, Reject, WebSocketProtocol
@@ -70,8 +71,13 @@ class HttpServer:
         self.websocket_connections: set[WebSocketProtocol] = set()
         self.stopping = False
         self._servers: list[asyncio.Server] = []
+        self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self.http_port: int | None = None
         self.https_port: int | None = None
+
+    def _protocol(self) -> asyncio.BaseProtocol:
+        # An asyncio protocol by its methods, not by inheritance (it compiles to an extension type).
+        return cast(asyncio.BaseProtocol, HttpProtocol(self))
 
     async def start(self) -> None:
         """Bind the ports and start accepting.
@@ -80,12 +86,12 @@ class HttpServer:
             OSError: a port could not be bound (in use, no permission, bad address).
             ValueError: HTTPS is on without an SSL context.
         """
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         config = self.config
         try:
             if config.http_port is not None:
                 server = await loop.create_server(
-                    lambda: HttpProtocol(self), config.host, config.http_port, reuse_address=True
+                    self._protocol, config.host, config.http_port, reuse_address=True
                 )
                 self._servers.append(server)
                 self.http_port = server.sockets[0].getsockname()[1]
@@ -93,7 +99,7 @@ class HttpServer:
                 if config.ssl_context is None:
                     raise ValueError("HTTPS needs a certificate: set certificateFolder")
                 server = await loop.create_server(
-                    lambda: HttpProtocol(self),
+                    self._protocol,
                     config.host,
                     config.https_port,
                     ssl=config.ssl_context,

@@ -504,6 +504,7 @@ python benchmarks/run.py               # the full run, about 13 minutes; rewrite
 python benchmarks/run.py --quick       # a 2-minute smoke check; leaves this page alone
 python benchmarks/run.py --servers duplex_api,aiohttp --scenarios echo_100x64,handshake
 python benchmarks/run.py --report-only # rewrite this page from benchmarks/results/latest.json
+python benchmarks/instructions.py      # instructions per message and per handshake (callgrind)
 ```
 
 Linux only (CPU pinning, `/proc`); it needs two CPUs, a C compiler and Python headers (the load

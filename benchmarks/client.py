@@ -324,49 +324,57 @@ async def scenario_check(args: argparse.Namespace) -> dict[str, Any]:
 # -- echo --------------------------------------------------------------------------------------------
 
 
+CLOSE_FRAME = b"\x88\x82\x00\x00\x00\x00\x03\xe8"  # close 1000, masked with a zero key
+CLOSE_REPLY = b"\x88\x02\x03\xe8"  # the server's close frame 1000
+
+
+def upgrade_raw(url: str, timeout: float = 10.0) -> socket.socket:
+    """One WebSocket connection on a plain blocking socket. The 101 is checked (status and
+    ``Sec-WebSocket-Accept``) and nothing may follow it; any failure raises ``OSError``."""
+    parts = urllib.parse.urlsplit(url)
+    key = base64.b64encode(os.urandom(16))
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(
+            b"GET " + (parts.path or "/").encode() + b" HTTP/1.1\r\nHost: " + parts.netloc.encode() + b"\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("the server closed the connection during the handshake")
+            answer += chunk
+        head, _, extra = answer.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        fields = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            fields[name.strip().lower()] = value.strip()
+        if not lines[0].startswith(b"HTTP/1.1 101 ") or fields.get(b"sec-websocket-accept") != accept:
+            raise ConnectionError(f"bad 101 response: {head[:200]!r}")
+        if extra:
+            raise ConnectionError(f"{len(extra)} bytes after the 101 before any message")
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def open_raw(url: str, n: int) -> list[socket.socket]:
     """Open ``n`` WebSocket connections on plain non-blocking sockets (for ``EchoDriver``), one
     after the other; every 101 is checked; failures are errors."""
-    parts = urllib.parse.urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    path = (parts.path or "/").encode()
     opened = []
     for _ in range(n):
-        key = base64.b64encode(os.urandom(16))
-        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
         try:
-            sock = socket.create_connection((host, port), timeout=10)
+            sock = upgrade_raw(url)
         except OSError as exc:
             STATS.error("connect", f"{type(exc).__name__}: {exc}")
             continue
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.sendall(
-                b"GET " + path + b" HTTP/1.1\r\nHost: " + parts.netloc.encode() + b"\r\n"
-                b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
-                b"Sec-WebSocket-Version: 13\r\n\r\n"
-            )
-            answer = b""
-            while b"\r\n\r\n" not in answer:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    raise ConnectionError("the server closed the connection during the handshake")
-                answer += chunk
-            head, _, extra = answer.partition(b"\r\n\r\n")
-            lines = head.split(b"\r\n")
-            fields = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                fields[name.strip().lower()] = value.strip()
-            if not lines[0].startswith(b"HTTP/1.1 101 ") or fields.get(b"sec-websocket-accept") != accept:
-                raise ConnectionError(f"bad 101 response: {head[:200]!r}")
-            if extra:
-                raise ConnectionError(f"{len(extra)} bytes after the 101 before any message")
-            sock.setblocking(False)
-        except OSError as exc:
-            STATS.error("connect", f"{type(exc).__name__}: {exc}")
-            sock.close()
-            continue
+        sock.setblocking(False)
         opened.append(sock)
     return opened
 
@@ -378,7 +386,7 @@ def close_raw(socks: list[socket.socket], timeout: float = 15.0) -> None:
         sock.setblocking(True)
         sock.settimeout(timeout)
         try:
-            sock.sendall(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # close 1000, masked with a zero key
+            sock.sendall(CLOSE_FRAME)
         except OSError as exc:
             STATS.error("close", f"{type(exc).__name__}: {exc}")
     for sock in socks:
@@ -390,7 +398,7 @@ def close_raw(socks: list[socket.socket], timeout: float = 15.0) -> None:
             STATS.error("close", f"{type(exc).__name__}: {exc}")
         finally:
             sock.close()
-        if received[:4] != b"\x88\x02\x03\xe8" or len(received) != 4:
+        if received != CLOSE_REPLY:
             STATS.error(
                 "close", f"expected the server's close frame 1000 and its TCP close, got {received[:16]!r}"
             )

@@ -16,7 +16,7 @@ in the process in user space: Python, uvloop, the C extensions; not the kernel's
     echo       one connection, one 64-byte binary message in flight at a time
     handshake  connections one after the other: upgrade, close frame, the server's close and TCP close
 
-Needs valgrind (Debian's package); a run takes about a minute per (server, scenario).
+Needs valgrind (Debian's package) and the bench extras; a run takes about a minute per (server, scenario).
 """
 
 from __future__ import annotations
@@ -32,12 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import client  # the load generator's plain-socket upgrade and close
+
 HERE = Path(__file__).resolve().parent
-REQUEST = (
-    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-)
-CLOSE = b"\x88\x82\x00\x00\x00\x00\x03\xe8"  # close 1000, masked with a zero key
 MESSAGE = b"\x82\xc0\x01\x02\x03\x04" + bytes(64)  # 64 bytes, masked
 ECHO = b"\x82\x40" + bytes(b ^ k for b, k in zip(bytes(64), b"\x01\x02\x03\x04" * 16, strict=True))
 
@@ -48,48 +45,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def upgrade(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(REQUEST)
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("the server closed the connection during the handshake")
-        answer += chunk
-    if not answer.startswith(b"HTTP/1.1 101 "):
-        raise ConnectionError(f"no 101: {answer[:100]!r}")
-    return sock
-
-
-def close(sock: socket.socket) -> None:
-    sock.sendall(CLOSE)
-    received = b""
-    while chunk := sock.recv(4096):
-        received += chunk
-    if received != b"\x88\x02\x03\xe8":
-        raise ConnectionError(f"expected the server's close frame 1000, got {received[:20]!r}")
-    sock.close()
-
-
 def drive(scenario: str, port: int, count: int) -> None:
+    url = f"ws://127.0.0.1:{port}/"
     if scenario == "handshake":
         for _ in range(count):
-            close(upgrade(port))
-        return
-    sock = upgrade(port)
-    for _ in range(count):
-        sock.sendall(MESSAGE)
-        got = b""
-        while len(got) < len(ECHO):
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("the server closed the connection")
-            got += chunk
-        if got != ECHO:
-            raise ConnectionError(f"wrong echo {got[:20]!r}")
-    close(sock)
+            client.close_raw([client.upgrade_raw(url, timeout=60)])
+    else:
+        sock = client.upgrade_raw(url, timeout=60)
+        for _ in range(count):
+            sock.sendall(MESSAGE)
+            got = b""
+            while len(got) < len(ECHO):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise ConnectionError("the server closed the connection")
+                got += chunk
+            if got != ECHO:
+                raise ConnectionError(f"wrong echo {got[:20]!r}")
+        client.close_raw([sock])
+    if client.STATS.errors:
+        raise ConnectionError(f"the server did not close cleanly: {client.STATS.samples}")
 
 
 def total(server: str, scenario: str, count: int) -> int:

@@ -1,9 +1,9 @@
 """Builds duplex's optional compiled speedups; everything else is in pyproject.toml.
 
 - ``duplex.protocol._mask``: payload unmasking in C.
-- The per-message path (the protocol core, the transport, the 4D connection and its callback
-  runner) compiled by Cython from the same ``.py`` files, with the ``.pxd`` files next to them
-  declaring the classes' attributes as C fields.
+- The per-message and per-handshake path (``COMPILED`` below) compiled by Cython from the same
+  ``.py`` files, with the ``.pxd`` files next to them declaring the hot classes' attributes as C
+  fields.
 
 Every extension is optional: without a C compiler or Cython, or with ``DUPLEX_NO_EXTENSIONS=1``
 in the environment, the install still succeeds and duplex runs as pure Python, the same code.

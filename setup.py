@@ -15,14 +15,15 @@ from setuptools import Extension, setup
 
 COMPILED = [
     "duplex.protocol.connection",
-    "duplex.transport",
-    "duplex.dispatch",
-    "duplex.websocket_connection",
-    "duplex.websocket_server",
-    "duplex.web.http",
-    "duplex.web.request",
     "duplex.protocol.handshake",
     "duplex.protocol.frames",
+    "duplex.asyncio.websocket_protocol",
+    "duplex.asyncio.broadcast",
+    "duplex.asyncio.dispatch",
+    "duplex.http.http_protocol",
+    "duplex.http.request",
+    "duplex.server.websocket_connection",
+    "duplex.server.websocket_server",
 ]
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from echo_server import Echo
 
-from duplex.transport import Accept, Reject
-from duplex.web import HttpConfig, HttpServer
+from duplex.http import Accept, HttpConfig, HttpServer, Refuse
 
 
 @dataclass
@@ -61,7 +60,7 @@ def run_server(
     certificate_folder: Path | None,
     client_ssl: ssl.SSLContext,
     *,
-    endpoints: dict[str | None, Callable[..., Accept | Reject | Any]] | None = None,
+    endpoints: dict[str | None, Callable[..., Accept | Refuse | Any]] | None = None,
     **config: Any,
 ) -> Iterator[RunningServer]:
     """Start an engine server on free ports in a background thread; stop it on exit.
@@ -69,7 +68,7 @@ def run_server(
     ``endpoints`` maps routes to upgrade endpoints (default: an echo at "/echo", compression on);
     ``config`` overrides :class:`HttpConfig` fields.
     """
-    from duplex.web.tls import load_certificate_folder
+    from duplex.http.tls import load_certificate_folder
 
     if endpoints is None:
         endpoints = {"/echo": lambda request, offer: Accept(Echo(), max_message_size=64 * 1024 * 1024)}

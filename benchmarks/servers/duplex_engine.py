@@ -12,9 +12,9 @@ import asyncio
 import _common
 import uvloop
 
+from duplex.asyncio.websocket_protocol import WebSocketProtocol
+from duplex.http import Accept, HttpConfig, HttpServer, Request
 from duplex.protocol.handshake import UpgradeOffer
-from duplex.transport import Accept, WebSocketProtocol
-from duplex.web import HttpConfig, HttpServer, Request
 
 
 class Echo:

@@ -23,11 +23,11 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .errors import ErrorCode, Reject
-    from .events import Event, RequestInfo
-    from .webserver import WebServer, web_server
-    from .websocket_connection import WebSocketConnection
-    from .websocket_server import WebSocketServer
+    from .server.callback_events import Event, RequestInfo
+    from .server.errors import ErrorCode, Reject
+    from .server.web_server import WebServer, web_server
+    from .server.websocket_connection import WebSocketConnection
+    from .server.websocket_server import WebSocketServer
 
 
 def _load_sources_only() -> None:
@@ -46,11 +46,14 @@ def _load_sources_only() -> None:
     )
 
     for root in __path__:
-        for folder in (root, os.path.join(root, "protocol"), os.path.join(root, "web")):
+        for folder in (root, *(os.path.join(root, package) for package in _PACKAGES)):
             sys.path_importer_cache[folder] = FileFinder(
                 folder, (SourceFileLoader, SOURCE_SUFFIXES), (SourcelessFileLoader, BYTECODE_SUFFIXES)
             )
 
+
+# The packages, one per layer (docs/engine.md), bottom up.
+_PACKAGES = ("protocol", "asyncio", "http", "server", "demo")
 
 if os.environ.get("DUPLEX_PURE_PYTHON"):
     _load_sources_only()
@@ -58,14 +61,14 @@ if os.environ.get("DUPLEX_PURE_PYTHON"):
 # The public names load on first use (PEP 562), so that importing the sans-I/O core
 # (duplex.protocol) does not pull in asyncio and the servers above it.
 _EXPORTS = {
-    "ErrorCode": "errors",
-    "Reject": "errors",
-    "Event": "events",
-    "RequestInfo": "events",
-    "WebServer": "webserver",
-    "web_server": "webserver",
-    "WebSocketConnection": "websocket_connection",
-    "WebSocketServer": "websocket_server",
+    "ErrorCode": "server.errors",
+    "Reject": "server.errors",
+    "Event": "server.callback_events",
+    "RequestInfo": "server.callback_events",
+    "WebServer": "server.web_server",
+    "web_server": "server.web_server",
+    "WebSocketConnection": "server.websocket_connection",
+    "WebSocketServer": "server.websocket_server",
 }
 
 

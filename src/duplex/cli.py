@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .webserver import WebServer
-from .websocket_connection import callback_of
-from .websocket_server import DATA_TYPES, WebSocketServer
+from .server.web_server import WebServer
+from .server.websocket_connection import callback_of
+from .server.websocket_server import DATA_TYPES, WebSocketServer
 
 __all__ = ["main"]
 

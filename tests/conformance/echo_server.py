@@ -11,9 +11,9 @@ import asyncio
 import ssl
 import sys
 
+from duplex.asyncio.websocket_protocol import WebSocketProtocol
+from duplex.http import Accept, HttpConfig, HttpServer, Request
 from duplex.protocol.handshake import UpgradeOffer
-from duplex.transport import Accept, WebSocketProtocol
-from duplex.web import HttpConfig, HttpServer, Request
 
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 

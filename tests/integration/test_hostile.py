@@ -25,7 +25,7 @@ import pytest
 from echo_server import Echo
 from websockets.asyncio.client import connect
 
-from duplex.transport import Accept
+from duplex.http import Accept
 from support import RunningServer
 
 TIMEOUT = 5.0

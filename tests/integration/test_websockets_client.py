@@ -185,7 +185,7 @@ def test_no_extension_header_without_an_offer(echo_server: RunningServer, scheme
 def test_no_extension_header_when_the_endpoint_turns_compression_off(make_server: Callable[..., Any]) -> None:
     from echo_server import Echo
 
-    from duplex.transport import Accept
+    from duplex.http import Accept
 
     endpoints = {"/echo": lambda request, offer: Accept(Echo(), compression=False)}
 

@@ -94,7 +94,7 @@ def assert_fails(
     assert len(events) == 1, events
     assert failed(events, close_code, error_type)
     assert connection.data_to_send() == close_frame
-    assert connection.state is State.CLOSED
+    assert connection.state is State.CLOSING and not connection.receiving
     assert connection.close_sent
     # Nothing more is read or answered once the connection failed.
     assert connection.receive_data(client_frame(OP_PING, b"late")) == []
@@ -527,7 +527,7 @@ def test_64_bit_length_over_the_limit_is_refused_from_the_header_alone() -> None
     assert failed(events, 1009, PayloadTooBig)
     assert len(events) == 1
     assert connection.data_to_send() == CLOSE_1009
-    assert connection.state is State.CLOSED
+    assert connection.state is State.CLOSING and not connection.receiving
     # Nothing of the announced payload was kept, and nothing more is buffered.
     assert len(connection._buffer) == 0
     assert connection.receive_data(bytes(64 * 1024)) == []
@@ -614,7 +614,7 @@ def test_close_with_code_and_reason() -> None:
     events = connection.receive_data(client_frame(OP_CLOSE, b"\x03\xe8bye"))
     assert events == [CloseReceived(1000, "bye")]
     assert connection.data_to_send() == b"\x88\x02\x03\xe8"
-    assert connection.state is State.CLOSED
+    assert connection.state is State.CLOSING and not connection.receiving
     assert connection.close_code == 1000
     assert connection.close_reason == "bye"
     assert connection.close_sent
@@ -654,7 +654,7 @@ def test_empty_close_is_answered_with_an_empty_close() -> None:
     connection = Connection()
     assert connection.receive_data(b"\x88\x80\x01\x02\x03\x04") == [CloseReceived(1005, "")]
     assert connection.data_to_send() == b"\x88\x00"
-    assert connection.state is State.CLOSED
+    assert connection.state is State.CLOSING and not connection.receiving
     assert connection.close_code == 1005
 
 
@@ -718,11 +718,67 @@ def test_eof_without_close() -> None:
     connection = Connection()
     connection.receive_data(client_frame(OP_TEXT, b"half", fin=False))
     assert connection.receive_eof() == []
-    assert connection.state is State.CLOSED
+    assert not connection.receiving
     assert connection.close_code == 1006
     assert connection.data_to_send() == b""
     assert connection.receive_data(client_frame(OP_TEXT, b"x")) == []
+    assert connection.receive_whole_message(client_frame(OP_TEXT, b"x")) is None
     assert connection.receive_eof() == []
+    connection.transport_closed()
+    assert connection.state is State.CLOSED
+
+
+# --- the one state machine: OPEN -> CLOSING -> CLOSED ---------------------------------------------
+
+
+def test_a_dropped_connection_goes_from_open_to_closed() -> None:
+    connection = Connection()
+    connection.transport_closed()
+    assert connection.state is State.CLOSED
+    assert connection.close_code == 1006
+    assert not connection.receiving
+    assert connection.send_close(1000) == b""  # nothing to send on a connection that is gone
+
+
+def test_a_close_received_is_closing_until_the_transport_reports_the_end() -> None:
+    # The peer started the close: the handshake is done on our side once the reply is taken, but
+    # the TCP connection still has to end (the server closes it first, RFC 6455 section 7.1.1).
+    connection = Connection()
+    connection.receive_data(client_frame(OP_CLOSE, b"\x03\xe8"))
+    assert connection.state is State.CLOSING
+    connection.data_to_send()
+    assert connection.state is State.CLOSING
+    connection.transport_closed()
+    assert connection.state is State.CLOSED
+    assert connection.close_code == 1000
+
+
+def test_start_closing_announces_a_close_that_is_framed_later() -> None:
+    connection = Connection()
+    connection.start_closing()
+    assert connection.state is State.CLOSING
+    assert not connection.close_sent
+    # Messages handed over before the close still go out, then the close frame itself.
+    assert connection.send_text("last") == (b"\x81\x04", b"last")
+    assert connection.send_close(1000) == b"\x88\x02\x03\xe8"
+    assert connection.close_sent
+    connection.transport_closed()
+    connection.start_closing()  # too late: CLOSED is final
+    assert connection.state is State.CLOSED
+
+
+def test_start_closing_races_transport_closed_from_threads() -> None:
+    # The application may close from any thread while the loop reports the connection gone: once
+    # CLOSED, the state never goes back to CLOSING.
+    import threading
+
+    for _ in range(200):
+        connection = Connection()
+        closer = threading.Thread(target=connection.start_closing)
+        closer.start()
+        connection.transport_closed()
+        closer.join()
+        assert connection.state is State.CLOSED
 
 
 # --- the close handshake started by the server -------------------------------------------------------
@@ -736,7 +792,7 @@ def test_send_close_then_the_peer_replies() -> None:
     assert connection.close_sent
     assert connection.data_to_send() == b""
     assert connection.receive_data(client_frame(OP_CLOSE, b"\x03\xe8")) == [CloseReceived(1000, "")]
-    assert connection.state is State.CLOSED
+    assert connection.state is State.CLOSING and not connection.receiving
     assert connection.data_to_send() == b""  # no second close frame
 
 
@@ -744,7 +800,7 @@ def test_send_close_then_the_peer_replies_with_an_empty_close() -> None:
     connection = Connection()
     assert connection.send_close() == b"\x88\x02\x03\xe8"
     assert connection.receive_data(b"\x88\x80\x01\x02\x03\x04") == [CloseReceived(1005, "")]
-    assert connection.state is State.CLOSED
+    assert connection.state is State.CLOSING and not connection.receiving
     assert connection.data_to_send() == b""
 
 
@@ -772,7 +828,7 @@ def test_protocol_error_while_closing_queues_no_second_close() -> None:
     connection.send_close(1000)
     events = connection.receive_data(b"\x81\x05Hello")
     assert failed(events, 1002)
-    assert connection.state is State.CLOSED
+    assert connection.state is State.CLOSING and not connection.receiving
     assert connection.data_to_send() == b""
 
 
@@ -833,7 +889,7 @@ def test_send_close_after_the_peer_closed_returns_nothing() -> None:
     connection = Connection()
     connection.receive_data(client_frame(OP_CLOSE, b"\x03\xe8"))
     assert connection.send_close(1000) == b""
-    assert connection.state is State.CLOSED
+    assert connection.state is State.CLOSING and not connection.receiving
 
 
 # --- sending -----------------------------------------------------------------------------------------

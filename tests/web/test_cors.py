@@ -6,7 +6,7 @@ import socket
 import ssl
 from pathlib import Path
 
-from duplex.web.cors import allowed_methods, cors_headers, preflight_headers
+from duplex.http.cors import allowed_methods, cors_headers, preflight_headers
 
 RULES = [("https://app.example.com", "GET,HEAD"), ("*.partner.org", "GET"), ("localhost", "GET,POST")]
 

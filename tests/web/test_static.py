@@ -1,4 +1,4 @@
-"""Tests for duplex.web.static: every rule of the static file responder, with exact statuses and headers."""
+"""Tests for duplex.http.static: every rule of the static file responder, with exact statuses and headers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from duplex.web.static import StaticFiles, StaticResponse, http_date
+from duplex.http.static import StaticFiles, StaticResponse, http_date
 
 # Sun, 06 Nov 1994 08:49:37 GMT, plus a sub-second part so the ETag shows it uses nanoseconds.
 MTIME = 784111777

@@ -6,6 +6,8 @@ cdef class Connection:
     cdef public object max_message_size
     cdef public object deflate
     cdef public object state
+    cdef public object _state_lock
+    cdef public bint _receiving
     cdef public object close_code
     cdef public object close_reason
     cdef public bint _close_sent
@@ -25,4 +27,6 @@ cdef class Connection:
     cdef public object _utf8
 
     cpdef list receive_data(self, data)
+    cpdef list receive_frames(self, data)
+    cpdef tuple send_message(self, opcode, payload)
     cpdef receive_whole_message(self, data)

@@ -9,9 +9,19 @@ collected with :meth:`Connection.data_to_send`. To send, the transport calls :me
 :meth:`send_binary`, :meth:`send_ping` or :meth:`send_close`, each of which returns the frame's
 header and payload to write.
 
-States: ``OPEN`` → ``CLOSING`` (we sent a close frame and wait for the peer's) → ``CLOSED`` (close
-frames went both ways, or the peer broke the protocol). Once ``CLOSED`` the transport writes what is
-queued and closes the TCP connection: RFC 6455 section 7.1.1 asks the server to close it first.
+This object holds the one state of the connection, which the transport and the API above read
+(the 4D ``status`` strings are derived from it)::
+
+    OPEN ──▶ CLOSING ──▶ CLOSED
+       └──────────────────▲
+
+- ``OPEN``: messages flow both ways.
+- ``CLOSING``: the close handshake is under way: we sent (or decided to send, :meth:`start_closing`)
+  a close frame, the peer's close frame arrived, or the peer broke the protocol. Once a close frame
+  went each way (or the peer failed), nothing more is read, and the transport writes what is queued
+  and closes the TCP connection: RFC 6455 section 7.1.1 asks the server to close it first.
+- ``CLOSED``: the transport reported the TCP connection gone (:meth:`transport_closed`), whether
+  after a clean close handshake or dropped from ``OPEN``.
 
 The parser never raises at the transport. A protocol violation becomes a :class:`ConnectionFailed`
 event carrying the exception (for ``onError``), with the close frame of the right code already
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import enum
 import struct
+import threading
 
 from .deflate import PerMessageDeflate
 from .events import BinaryMessage, CloseReceived, ConnectionFailed, Event, Ping, Pong, TextMessage
@@ -35,6 +46,7 @@ from .frames import (
     OP_PONG,
     OP_TEXT,
     build_close_payload,
+    build_frame,
     frame_header,
     is_valid_close_code,
     parse_close_payload,
@@ -62,11 +74,18 @@ SHORT_HEADERS = {
 
 
 class State(enum.Enum):
-    """Where the connection is in its lifetime."""
+    """Where the connection is in its lifetime (see the module's theory of operation)."""
 
     OPEN = "open"
     CLOSING = "closing"
     CLOSED = "closed"
+
+
+# Module-level names for the members: the per-message checks compare against these (a global
+# read, where ``State.OPEN`` is a global read plus a class attribute lookup).
+_OPEN = State.OPEN
+_CLOSING = State.CLOSING
+_CLOSED = State.CLOSED
 
 
 class Connection:
@@ -85,7 +104,12 @@ class Connection:
             raise ValueError("max_message_size must be a positive number of bytes")
         self.max_message_size = max_message_size
         self.deflate = deflate
-        self.state = State.OPEN
+        self.state = _OPEN
+        # The two transitions another thread can race: start_closing() (the application closes from
+        # any thread) and transport_closed() (on the loop). The lock keeps CLOSED final.
+        self._state_lock = threading.Lock()
+        # False once nothing more is parsed: the peer's close frame arrived, or the peer failed.
+        self._receiving = True
         #: the peer's close code and reason, once its close frame arrived (1006 if it never did)
         self.close_code = 1006
         self.close_reason = ""
@@ -122,7 +146,13 @@ class Connection:
         Measured to halve the cost of a small message, and it spares the transport the event
         object and the list that :meth:`receive_data` returns.
         """
-        if self.state is not State.OPEN or self._buffer or self._message_opcode is not None or len(data) < 6:
+        if (
+            self.state is not _OPEN
+            or not self._receiving
+            or self._buffer
+            or self._message_opcode is not None
+            or len(data) < 6
+        ):
             return None
         first = data[0]
         length = data[1] ^ 0x80  # the mask bit must be set: flipping it leaves the length
@@ -140,13 +170,16 @@ class Connection:
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; returns the events they complete, in order."""
-        state = self.state
-        if state is State.CLOSED:
+        whole = self.receive_whole_message(data)
+        if whole is not None:
+            return [BinaryMessage(whole) if isinstance(whole, bytes) else TextMessage(whole)]
+        return self.receive_frames(data)
+
+    def receive_frames(self, data: bytes) -> list[Event]:
+        """:meth:`receive_data` without its fast path: for a transport that tried
+        :meth:`receive_whole_message` on these bytes already."""
+        if not self._receiving:
             return []
-        if state is State.OPEN:
-            whole = self.receive_whole_message(data)
-            if whole is not None:
-                return [BinaryMessage(whole) if isinstance(whole, bytes) else TextMessage(whole)]
         buffer = self._buffer
         buffer += data
         events: list[Event] = []
@@ -214,23 +247,40 @@ class Connection:
                         events.append(message)
                 else:
                     self._receive_control_frame(opcode, payload, events)
-                    if self.state is State.CLOSED:
+                    if not self._receiving:
                         break
         except WebSocketError as error:
             self._fail(error, events)
-        if self.state is State.CLOSED:
+        if not self._receiving:
             buffer.clear()
         else:
             del buffer[:position]
         return events
 
     def receive_eof(self) -> list[Event]:
-        """The peer closed its side of the TCP connection without (or after) a close frame."""
-        if self.state is State.CLOSED:
-            return []
-        self.state = State.CLOSED
+        """The peer closed its side of the TCP connection, without (or after) a close frame: nothing
+        more is read. The state changes when the transport reports the connection gone."""
+        self._receiving = False
         self._buffer.clear()
         return []
+
+    def transport_closed(self) -> None:
+        """The TCP connection is gone (closed by either side, or dropped): the state becomes CLOSED.
+
+        ``close_code`` stays 1006 unless a close frame arrived (or we failed the peer) before.
+        """
+        with self._state_lock:
+            self.state = _CLOSED
+        self._receiving = False
+        self._buffer.clear()
+
+    def start_closing(self) -> None:
+        """Enter CLOSING before the close frame is framed: the application decided to close and the
+        frame follows on the loop (messages sent before that still go out first). Safe from any thread.
+        """
+        with self._state_lock:
+            if self.state is _OPEN:
+                self.state = _CLOSING
 
     def _is_streamable_text(self, opcode: int, rsv1: int) -> bool:
         if opcode == OP_TEXT:
@@ -333,7 +383,7 @@ class Connection:
         if opcode == OP_PING:
             # Answered even after our close frame: only a received close ends pongs (section 5.5.2).
             if self._pending_close is None:
-                self._pending.append(frame_header(OP_PONG, len(payload)) + payload)
+                self._pending.append(build_frame(OP_PONG, payload))
             events.append(Ping(payload))
         elif opcode == OP_PONG:
             events.append(Pong(payload))
@@ -343,7 +393,7 @@ class Connection:
             if not self._closing_started:
                 # Echo the peer's code, as RFC 6455 section 5.5.1 suggests; no code gets no code.
                 self._queue_close(None if code == 1005 else code, "")
-            self.state = State.CLOSED
+            self._stop_receiving()
             events.append(CloseReceived(code, reason))
 
     def _fail(self, error: WebSocketError, events: list[Event]) -> None:
@@ -354,12 +404,17 @@ class Connection:
         # the code we closed with, which says why the connection ended.
         self.close_code = error.close_code
         self.close_reason = str(error)
-        self.state = State.CLOSED
+        self._stop_receiving()
         events.append(ConnectionFailed(error))
 
+    def _stop_receiving(self) -> None:
+        """The close handshake is over on our side (close received, or the peer failed): nothing
+        more is read, and the transport closes the TCP connection once the queued output is out."""
+        self._receiving = False
+        self.start_closing()
+
     def _queue_close(self, code: int | None, reason: str) -> None:
-        payload = build_close_payload(code, reason)
-        self._pending_close = frame_header(OP_CLOSE, len(payload)) + payload
+        self._pending_close = build_frame(OP_CLOSE, build_close_payload(code, reason))
 
     @property
     def _closing_started(self) -> bool:
@@ -413,7 +468,7 @@ class Connection:
         """Frame a ping (payload at most 125 bytes)."""
         if len(payload) > 125:
             raise ValueError("a ping payload is at most 125 bytes")
-        return frame_header(OP_PING, len(payload)) + payload
+        return build_frame(OP_PING, payload)
 
     def send_close(self, code: int | None = 1000, reason: str = "") -> bytes:
         """Start the close handshake; returns the close frame (empty if one was already sent).
@@ -427,18 +482,16 @@ class Connection:
             raise ValueError("a close reason needs a close code")
         if len(reason.encode()) > 123:
             raise ValueError("close reason must be at most 123 bytes of UTF-8")
-        if self._closing_started:
+        if self._closing_started or self.state is _CLOSED:
             return b""
-        payload = build_close_payload(code, reason)
         self._close_sent = True
-        if self.state is State.OPEN:
-            self.state = State.CLOSING
-        return frame_header(OP_CLOSE, len(payload)) + payload
+        self.start_closing()
+        return build_frame(OP_CLOSE, build_close_payload(code, reason))
 
     @property
-    def closed(self) -> bool:
-        """Whether the connection is over: nothing more is read, only queued output is written."""
-        return self.state is State.CLOSED
+    def receiving(self) -> bool:
+        """Whether bytes from the peer are still parsed (no close frame arrived, the peer did not fail)."""
+        return self._receiving
 
     @property
     def close_sent(self) -> bool:

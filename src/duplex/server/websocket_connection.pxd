@@ -1,7 +1,7 @@
 # Cython declarations for websocket_connection.py (see duplex/protocol/connection.pxd).
 
-from duplex.dispatch cimport CallbackRunner
-from duplex.transport cimport WebSocketProtocol
+from duplex.asyncio.dispatch cimport CallbackRunner
+from duplex.asyncio.websocket_protocol cimport WebSocketProtocol
 
 
 cdef class WebSocketConnection:
@@ -11,22 +11,18 @@ cdef class WebSocketConnection:
     cdef public object request
     cdef public object subprotocol
     cdef public WebSocketProtocol _protocol
-    cdef public object _status
     cdef public object _loop
     cdef public object _loop_thread_id
-    cdef public object _send_buffer_limit
     cdef public object _data_type
+    cdef public object _on_closed
     cdef public object _pending_bytes
     cdef public object _pending_lock
-    cdef public object dropped_messages
     cdef public object _on_message
     cdef public object _on_open
     cdef public object _on_terminate
     cdef public object _on_error
     cdef public CallbackRunner runner
     cdef object __weakref__
-
-    cpdef _send_now(self, opcode, payload, frame)
 
 
 cdef tuple _encode_for_send(message)

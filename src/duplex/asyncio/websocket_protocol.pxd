@@ -1,20 +1,24 @@
-# Cython declarations for transport.py (see duplex/protocol/connection.pxd).
+# Cython declarations for websocket_protocol.py (see duplex/protocol/connection.pxd).
 
+from duplex.asyncio.broadcast cimport BroadcastBatch
 from duplex.protocol.connection cimport Connection
 
 
 cdef class WebSocketProtocol:
     cdef public Connection connection
-    cdef public object _registry
-    cdef public object handler
-    cdef public object request
+    cdef public object loop
+    cdef public object remote_address
     cdef public object subprotocol
     cdef public object close_timeout
     cdef public object ping_interval
     cdef public object ping_timeout
+    cdef public object send_buffer_limit
+    cdef public bint _drop_when_full
+    cdef public object dropped_messages
+    cdef public object _registry
+    cdef public BroadcastBatch _broadcasts
+    cdef public object handler
     cdef public object transport
-    cdef public object loop
-    cdef public bint _closed
     cdef public bint _write_paused
     cdef public bint _read_paused_by_app
     cdef public object _close_timer
@@ -22,3 +26,6 @@ cdef class WebSocketProtocol:
     cdef public object _pong_timer
     cdef public object _ping_payload
     cdef public list _lost_waiters
+
+    cpdef bint send_message(self, payload, bint text)
+    cpdef bint send_frame(self, frame)

@@ -1,8 +1,8 @@
-# Cython declarations for http.py (see duplex/protocol/connection.pxd): one HttpProtocol per
+# Cython declarations for http_protocol.py (see duplex/protocol/connection.pxd): one HttpProtocol per
 # connection, its fields read by every httptools callback of a request.
 
 cdef class HttpProtocol:
-    cdef public object server
+    cdef public object site
     cdef public object config
     cdef public object loop
     cdef public object transport

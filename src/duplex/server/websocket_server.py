@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Collection, Iterable
 from typing import Any
 
-from .dispatch import CallbackRunner, FollowUp
+from ..asyncio.broadcast import BroadcastBatch
+from ..asyncio.dispatch import CallbackRunner, FollowUp
+from ..asyncio.websocket_protocol import WebSocketProtocol, build_message_frame
+from ..asyncio.workers import Worker, acquire_worker, release_worker
+from ..http.request import Request
+from ..http.routing import validate_route
+from ..http.upgrade import Accept, Refuse, UpgradeOffer, select_subprotocol
+from .callback_events import ConnectionEvent, ErrorEvent, Event, RequestInfo
 from .errors import ErrorCode, Reject, error_stack
-from .events import ConnectionEvent, ErrorEvent, Event, RequestInfo
 from .options import check_number, normalize
-from .protocol.frames import frame_header
-from .protocol.handshake import UpgradeOffer, select_subprotocol
-from .transport import Accept, WebSocketProtocol
-from .transport import Reject as EngineReject
-from .web.request import Request
-from .web.routing import validate_route
-from .webserver import WebServer, web_server
+from .web_server import WebServer, web_server
 from .websocket_connection import WebSocketConnection, callback_of, encode_message
-from .workers import Worker, acquire_worker, release_worker
 
 __all__ = ["DEFAULT_OPTIONS", "WebSocketServer"]
 
@@ -86,8 +86,9 @@ class WebSocketServer:
         self.web_server: WebServer = web
         self._terminated = False
         self._connections: dict[int, WebSocketConnection] = {}
-        # Broadcast frames of the current loop iteration, written together when it ends.
-        self.broadcast_batch: list[tuple[bytes, Collection[int]]] = []
+        # The same connections' transports, by the same ids: the audience of a broadcast.
+        self._members: dict[int, WebSocketProtocol] = {}
+        self._broadcasts: BroadcastBatch | None = None  # the loop's, once registered
         self._handshakes = 0
         self._terminating: asyncio.Future[None] | None = None
         self._terminate_done = threading.Event()
@@ -107,8 +108,10 @@ class WebSocketServer:
     def _register(self) -> CallbackRunner:
         if not self.web_server.isRunning:
             raise RuntimeError("the web server stopped before the WebSocketServer could start")
-        self.web_server.http.router.add(self.path, self._endpoint)
-        self.web_server.websocket_servers.append(self)
+        web = self.web_server
+        web.add_upgrade_route(self.path, self._endpoint)
+        web.add_stop_hook(self.terminate_async)
+        self._broadcasts = web.broadcasts
         runner = CallbackRunner(self.web_server.loop, self.worker, self._follow_up_for)
         runner.run(self._on_open, (self, Event(type="open")))
         return runner
@@ -164,17 +167,17 @@ class WebSocketServer:
 
     def _endpoint(
         self, request: Request, offer: UpgradeOffer
-    ) -> Accept | EngineReject | Awaitable[Accept | EngineReject]:
+    ) -> Accept | Refuse | Awaitable[Accept | Refuse]:
         """Decide on a validated upgrade (loop thread)."""
         options = self._options
         if self.terminated:
-            return EngineReject(503, "this WebSocket server is terminated")
+            return Refuse(503, "this WebSocket server is terminated")
         origins = options["origins"]
         if origins is not None and offer.origin not in origins:
-            return EngineReject(403, f"origin {offer.origin!r} is not allowed")
+            return Refuse(403, f"origin {offer.origin!r} is not allowed")
         limit = options["maxConnections"]
         if limit is not None and len(self._connections) + self._handshakes >= limit:
-            return EngineReject(503, f"this server takes at most {limit} connections; try again later")
+            return Refuse(503, f"this server takes at most {limit} connections; try again later")
         info = RequestInfo(
             headers=request.headers,
             query=request.query,
@@ -196,7 +199,7 @@ class WebSocketServer:
 
     async def _await_handler(
         self, awaitable: Awaitable[Any], info: RequestInfo, subprotocol: str | None, logged: bool = False
-    ) -> Accept | EngineReject:
+    ) -> Accept | Refuse:
         self._handshakes += 1
         try:
             result = await asyncio.wait_for(_as_coroutine(awaitable), self._options["handshakeTimeout"])
@@ -210,7 +213,7 @@ class WebSocketServer:
 
     async def _handshake_on_worker(
         self, event: Event, info: RequestInfo, subprotocol: str | None
-    ) -> Accept | EngineReject:
+    ) -> Accept | Refuse:
         loop = self.web_server.loop
         answer: asyncio.Future[Any] = loop.create_future()
 
@@ -225,53 +228,69 @@ class WebSocketServer:
         runner.run(self._on_connection, (self, event), done)
         return await self._await_handler(answer, info, subprotocol, logged=True)
 
-    def _handshake_timed_out(self) -> EngineReject:
+    def _handshake_timed_out(self) -> Refuse:
         seconds = self._options["handshakeTimeout"]
         self._report(
             ErrorCode.HANDSHAKE_TIMEOUT, f"onConnection did not answer within handshakeTimeout ({seconds} s)"
         )
-        return EngineReject(503, "the server did not answer the handshake in time")
+        return Refuse(503, "the server did not answer the handshake in time")
 
-    def _connection_refused(self, exc: BaseException, logged: bool = False) -> EngineReject:
+    def _connection_refused(self, exc: BaseException, logged: bool = False) -> Refuse:
         if isinstance(exc, Reject):
-            return EngineReject(exc.status, exc.reason)
+            return Refuse(exc.status, exc.reason)
         if not logged:  # the worker's runner already logged it
             logger.error("onConnection raised %s: %s", type(exc).__name__, exc, exc_info=exc)
         self._report(ErrorCode.ON_CONNECTION_FAILED, f"onConnection raised {type(exc).__name__}: {exc}", exc)
-        return EngineReject(500, "")
+        return Refuse(500, "")
 
-    def _accept_or_refuse(
-        self, result: Any, info: RequestInfo, subprotocol: str | None
-    ) -> Accept | EngineReject:
+    def _accept_or_refuse(self, result: Any, info: RequestInfo, subprotocol: str | None) -> Accept | Refuse:
         if result is None:
-            return EngineReject(403, "")
+            return Refuse(403, "")
         if self.terminated:
-            return EngineReject(503, "this WebSocket server is terminated")
+            return Refuse(503, "this WebSocket server is terminated")
         if callback_of(result, "onMessage") is None:
             self._report(
                 ErrorCode.INVALID_CONNECTION_HANDLER,
                 f"onConnection returned {type(result).__name__}, which has no onMessage(ws, event) method: "
                 "return a connection handler object (or None to refuse)",
             )
-            return EngineReject(500, "")
+            return Refuse(500, "")
         options = self._options
         return Accept(
-            _ConnectionEvents(self, result, info),
+            make_handler=functools.partial(self._open_connection, result, info),
             subprotocol=subprotocol,
             compression=options["compression"],
             max_message_size=options["maxMessageSize"],
             close_timeout=options["closeTimeout"],
             ping_interval=options["pingInterval"],
             ping_timeout=options["pingTimeout"],
+            send_buffer_limit=options["sendBufferLimit"],
+            backpressure=options["backpressure"],
         )
 
-    # -- for connections -------------------------------------------------------------------------------
+    # -- connections -----------------------------------------------------------------------------------
 
-    def connection_opened(self, connection: WebSocketConnection) -> None:
+    def _open_connection(
+        self, handler: object, info: RequestInfo, protocol: WebSocketProtocol
+    ) -> WebSocketConnection:
+        """The 101 is written: the connection object, which handles the transport's events from now on."""
+        connection = WebSocketConnection(
+            self,
+            handler,
+            info,
+            protocol,
+            loop_thread_id=self.web_server.loop_thread_id,
+            data_type=self.dataType,
+            worker=self.worker,
+            on_closed=self._connection_closed,
+        )
         self._connections[connection.id] = connection
+        self._members[connection.id] = protocol
+        return connection
 
-    def connection_closed(self, connection: WebSocketConnection) -> None:
+    def _connection_closed(self, connection: WebSocketConnection) -> None:
         self._connections.pop(connection.id, None)
+        self._members.pop(connection.id, None)
 
     # -- broadcast -------------------------------------------------------------------------------------
 
@@ -286,8 +305,8 @@ class WebSocketServer:
         Raises:
             TypeError: the message cannot be sent (see ``WebSocketConnection.send``).
         """
-        opcode, payload = encode_message(message)
-        frame = frame_header(opcode, len(payload)) + payload
+        payload, text = encode_message(message)
+        frame = build_message_frame(payload, text)
         if exclude is None:
             excluded: Collection[int] = ()
         elif isinstance(exclude, WebSocketConnection):
@@ -301,30 +320,10 @@ class WebSocketServer:
                 self.web_server.loop.call_soon_threadsafe(self._broadcast_now, frame, excluded)
 
     def _broadcast_now(self, frame: bytes, excluded: Collection[int]) -> None:
-        # Frames broadcast during one loop iteration are written together at its end: one
-        # send() syscall per connection for a burst of broadcasts instead of one per message
-        # (the syscall, not Python, is what a broadcast to many clients spends its time on).
-        # Anything else written to a connection first flushes the batch, so order is kept.
-        if not self.broadcast_batch:
-            self.web_server.loop.call_soon(self.flush_broadcasts)
-        self.broadcast_batch.append((frame, excluded))
-
-    def flush_broadcasts(self) -> None:
-        """Write the pending broadcast frames to every connection (loop thread)."""
-        batch = self.broadcast_batch
-        if not batch:
-            return
-        self.broadcast_batch = []
-        connections = list(self._connections.items())
-        if not any(excluded for _, excluded in batch):
-            data = batch[0][0] if len(batch) == 1 else b"".join(frame for frame, _ in batch)
-            for _, connection in connections:
-                connection.send_frame(data)
-            return
-        for connection_id, connection in connections:
-            data = b"".join(frame for frame, excluded in batch if connection_id not in excluded)
-            if data:
-                connection.send_frame(data)
+        # Written at the end of this loop iteration, with the other broadcasts of the iteration
+        # (duplex.asyncio.broadcast says why); each connection writes them before its own sends.
+        if self._broadcasts is not None:
+            self._broadcasts.add(frame, self._members, excluded)
 
     # -- terminating -----------------------------------------------------------------------------------
 
@@ -366,9 +365,7 @@ class WebSocketServer:
         loop = self.web_server.loop
         self._terminating = loop.create_future()
         self._terminated = True
-        http = self.web_server._http
-        if http is not None:
-            http.router.remove(self.path)
+        self.web_server.remove_upgrade_route(self.path)
         loop.create_task(self._close_all(timeout))
         return self._terminating
 
@@ -378,7 +375,7 @@ class WebSocketServer:
             if timeout == 0:
                 connection.abort()
             else:
-                connection._close_on_loop(1001, "server terminated")
+                connection.terminate(1001, "server terminated")
         deadline = self._options["closeTimeout"] + 1.0 if timeout is None else timeout
         await _wait_for_closed(connections, deadline)
         for connection in connections:
@@ -391,8 +388,7 @@ class WebSocketServer:
         give_up = loop.time() + self._options["closeTimeout"]
         while not all(connection.runner.idle for connection in connections) and loop.time() < give_up:
             await asyncio.sleep(0.005)
-        if self in self.web_server.websocket_servers:
-            self.web_server.websocket_servers.remove(self)
+        self.web_server.remove_stop_hook(self.terminate_async)
 
         def finished(result: Any, error: BaseException | None) -> None:
             if self.worker is not None:
@@ -424,38 +420,6 @@ class WebSocketServer:
     def __repr__(self) -> str:
         state = "terminated" if self.terminated else f"{len(self._connections)} connections"
         return f"<WebSocketServer path={self.path!r} {state}>"
-
-
-class _ConnectionEvents:
-    """The engine's per-connection handler: turns transport events into 4D callbacks."""
-
-    __slots__ = ("connection", "handler", "request", "wss")
-
-    def __init__(self, wss: WebSocketServer, handler: object, request: RequestInfo) -> None:
-        self.wss = wss
-        self.handler = handler
-        self.request = request
-        self.connection: WebSocketConnection | None = None
-
-    def on_open(self, ws: WebSocketProtocol) -> None:
-        connection = WebSocketConnection(self.wss, self.handler, self.request, ws)
-        self.connection = connection
-        self.wss.connection_opened(connection)
-        # From now on the transport talks to the connection directly (no hop through this object).
-        ws.handler = connection
-        connection.opened()
-
-    def on_message(self, ws: WebSocketProtocol, data: str | bytes) -> None:
-        assert self.connection is not None
-        self.connection.on_message(ws, data)
-
-    def on_error(self, ws: WebSocketProtocol, error: Exception) -> None:
-        if self.connection is not None:
-            self.connection.protocol_error(error)
-
-    def on_close(self, ws: WebSocketProtocol, code: int, reason: str) -> None:
-        if self.connection is not None:
-            self.connection.closed(code, reason)
 
 
 async def _wait_for_closed(connections: list[WebSocketConnection], seconds: float) -> None:

@@ -7,8 +7,8 @@ read bounded (URL length, header bytes and count, body size); a complete request
 answered in order, so pipelined requests get their responses in order. A WebSocket upgrade is
 validated (:func:`duplex.protocol.handshake.validate_upgrade`), routed to an endpoint that accepts or
 rejects it (possibly asynchronously, with reading paused meanwhile), and on acceptance the transport
-is handed to a :class:`duplex.transport.WebSocketProtocol` together with any bytes that followed
-the request head.
+is handed to a :class:`duplex.asyncio.websocket_protocol.WebSocketProtocol` together with any bytes
+that followed the request head.
 
 Any error is an HTTP response and, when the stream can no longer be trusted, a closed connection:
 never a traceback, never a silently dropped socket.
@@ -21,29 +21,44 @@ import collections
 import inspect
 import logging
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 import httptools
 
+from ..asyncio.broadcast import BroadcastBatch
+from ..asyncio.websocket_protocol import WebSocketProtocol
 from ..protocol.connection import Connection
 from ..protocol.deflate import PerMessageDeflate, negotiate
 from ..protocol.exceptions import HandshakeError
 from ..protocol.handshake import UpgradeOffer, build_accept_response, is_upgrade_request, validate_upgrade
-from ..transport import Accept, Reject, WebSocketProtocol
+from .config import HttpConfig
 from .cors import cors_headers, preflight_headers
 from .request import Headers, Request
 from .responses import build_response, error_response
+from .routing import Router
+from .static import StaticFiles
+from .upgrade import Accept, Refuse, UpgradeEndpoint
 
-if TYPE_CHECKING:
-    from .server import HttpServer
-
-__all__ = ["HttpProtocol"]
+__all__ = ["HttpProtocol", "Site"]
 
 logger = logging.getLogger("duplex")
 
 # Files up to this size are read and written in one go; larger ones stream in chunks of this size,
 # waiting for the socket to drain between chunks so memory stays bounded whatever the file size.
 _FILE_CHUNK = 256 * 1024
+
+
+class Site(Protocol):
+    """What an HTTP connection shares with the others of its server (``HttpServer`` is one)."""
+
+    config: HttpConfig
+    loop: asyncio.AbstractEventLoop | None
+    router: Router[UpgradeEndpoint]
+    static: StaticFiles | None
+    http_connections: set[HttpProtocol]
+    websocket_connections: set[WebSocketProtocol]
+    broadcasts: BroadcastBatch | None
+    stopping: bool
 
 
 class _RequestRefused(Exception):
@@ -70,11 +85,11 @@ class HttpProtocol:
     """An HTTP/1.1 server connection (an ``asyncio.Protocol`` by its methods, compiled by Cython
     into an extension type where it can be; see setup.py)."""
 
-    def __init__(self, server: HttpServer) -> None:
-        self.server = server
-        self.config = server.config
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.config = site.config
         # The server's loop, not asyncio.get_running_loop(), which costs a getpid() per call.
-        self.loop = server.loop or asyncio.get_running_loop()
+        self.loop = site.loop or asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.remote_address = ""
         self._parser = httptools.HttpRequestParser(self)
@@ -103,12 +118,12 @@ class HttpProtocol:
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if isinstance(peer, tuple) else ""
-        self.server.http_connections.add(self)
+        self.site.http_connections.add(self)
         self._tls = transport.get_extra_info("sslcontext") is not None
         self._set_timer(self.config.request_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server.http_connections.discard(self)
+        self.site.http_connections.discard(self)
         self._cancel_timer()
         self._closing = True
         if self._drain_waiter is not None and not self._drain_waiter.done():
@@ -261,7 +276,7 @@ class HttpProtocol:
             # An upgrade to something other than WebSocket (h2c...): we don't speak it; answer
             # as plain HTTP/1.1 and close, since the parser stopped at this request.
             pending.keep_alive = False
-        endpoint_path = self.server.router.match_specific(request.path)
+        endpoint_path = self.site.router.match_specific(request.path)
         if endpoint_path is not None:
             self._refuse(
                 426,
@@ -293,7 +308,7 @@ class HttpProtocol:
             if answer is not None:
                 self._write(build_response(204, answer, keep_alive=keep_alive), keep_alive)
                 return
-        static = self.server.static
+        static = self.site.static
         if static is None:
             self._write(error_response(404, "", extra, keep_alive=keep_alive, head=self._head), keep_alive)
             return
@@ -356,7 +371,7 @@ class HttpProtocol:
         self._process_queue()
 
     def _answer_upgrade(self, request: Request) -> None:
-        endpoint = self.server.router.match(request.path)
+        endpoint = self.site.router.match(request.path)
         if endpoint is None:
             self._refuse(404, f"no WebSocket endpoint at {request.path}")
             return
@@ -365,7 +380,7 @@ class HttpProtocol:
         except HandshakeError as error:
             self._refuse(error.status, str(error), error.headers)
             return
-        if self.server.stopping:
+        if self.site.stopping:
             self._refuse(503, "the server is shutting down")
             return
         try:
@@ -383,7 +398,7 @@ class HttpProtocol:
             self._complete_upgrade(request, offer, answer)
 
     async def _await_answer(
-        self, request: Request, offer: UpgradeOffer, answer: Awaitable[Accept | Reject]
+        self, request: Request, offer: UpgradeOffer, answer: Awaitable[Accept | Refuse]
     ) -> None:
         try:
             result = await answer
@@ -398,10 +413,10 @@ class HttpProtocol:
         if not self._closing:
             self._complete_upgrade(request, offer, result)
 
-    def _complete_upgrade(self, request: Request, offer: UpgradeOffer, answer: Accept | Reject) -> None:
+    def _complete_upgrade(self, request: Request, offer: UpgradeOffer, answer: Accept | Refuse) -> None:
         transport = self.transport
         assert transport is not None
-        if isinstance(answer, Reject):
+        if isinstance(answer, Refuse):
             self._refuse(answer.status, answer.reason, answer.headers)
             return
         if answer.subprotocol is not None and answer.subprotocol not in offer.subprotocols:
@@ -426,18 +441,38 @@ class HttpProtocol:
             logger.exception("invalid header in a WebSocket accept")
             self._refuse(500, "")
             return
+        site = self.site
         connection = Connection(max_message_size=answer.max_message_size, deflate=deflate)
         websocket = WebSocketProtocol(
-            connection, answer, request, self.server.websocket_connections, loop=self.loop
+            connection,
+            loop=self.loop,
+            remote_address=request.remote_address,
+            subprotocol=answer.subprotocol,
+            close_timeout=answer.close_timeout,
+            ping_interval=answer.ping_interval,
+            ping_timeout=answer.ping_timeout,
+            send_buffer_limit=answer.send_buffer_limit,
+            backpressure=answer.backpressure,
+            registry=site.websocket_connections,
+            broadcasts=site.broadcasts,
         )
         self._cancel_timer()
         self._closing = True  # this object is done with the transport
-        self.server.http_connections.discard(self)
+        site.http_connections.discard(self)
         transport.write(head)
         # An asyncio.Protocol by its methods, not by inheritance (it compiles to an extension type).
         transport.set_protocol(cast(asyncio.BaseProtocol, websocket))
         websocket.connection_made(transport)
-        websocket.start()
+        handler = answer.handler
+        if handler is None:
+            assert answer.make_handler is not None
+            try:
+                handler = answer.make_handler(websocket)
+            except Exception:
+                logger.exception("WebSocket endpoint failed to make a handler")
+                websocket.abort()
+                return
+        websocket.start(handler)
         tail, self._upgrade_tail = self._upgrade_tail, b""
         if tail and websocket.is_open:
             websocket.data_received(tail)

@@ -1,67 +1,29 @@
-"""The HTTP/1.1 server: listening sockets, configuration, and a clean, bounded shutdown."""
+"""The HTTP/1.1 server: listening sockets, the state its connections share, and a clean, bounded
+shutdown."""
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import cast
 
-from ..protocol.handshake import UpgradeOffer
-from ..transport import Accept, Reject, WebSocketProtocol
-from .http import HttpProtocol
-from .request import Request
+from ..asyncio.broadcast import BroadcastBatch
+from ..asyncio.websocket_protocol import WebSocketProtocol
+from .config import HttpConfig
+from .http_protocol import HttpProtocol
 from .routing import Router
 from .static import StaticFiles
+from .upgrade import UpgradeEndpoint
 
-__all__ = ["HttpConfig", "HttpServer", "UpgradeEndpoint"]
-
-UpgradeEndpoint = Callable[[Request, UpgradeOffer], "Accept | Reject | Awaitable[Accept | Reject]"]
-"""Decides on a validated WebSocket upgrade: accept (with a handler) or reject (with a status)."""
-
-
-@dataclass
-class HttpConfig:
-    """Everything the HTTP server needs to know; see the WebServer settings for the user-facing names.
-
-    Attributes:
-        host: the address to listen on ("0.0.0.0" or "::" for all).
-        http_port: the plain HTTP port (0: pick a free one; None: no plain HTTP).
-        https_port: the HTTPS port (0: pick a free one; None: no HTTPS).
-        ssl_context: the TLS context for the HTTPS port.
-        root_folder: the folder of static files (None: no static files, every GET is 404).
-        default_homepage: the file served for a directory request.
-        max_request_size: the largest request body accepted (413 above).
-        max_url_length: the longest request target (414 above).
-        max_header_size: the most bytes of header lines (431 above).
-        max_header_count: the most header lines (431 above).
-        request_timeout: seconds for a request head (and any body) to arrive once begun; a
-            handshake that never finishes is answered 408 and closed.
-        keepalive_timeout: seconds an idle keep-alive connection stays open.
-        cors: CORS rules ``(origin or "*", "GET,HEAD")``, or None for no CORS headers.
-        hsts_max_age: when set, HTTPS responses carry ``Strict-Transport-Security: max-age=N``.
-    """
-
-    host: str = "127.0.0.1"
-    http_port: int | None = 8080
-    https_port: int | None = None
-    ssl_context: ssl.SSLContext | None = None
-    root_folder: str | None = None
-    default_homepage: str = "index.html"
-    max_request_size: int = 2_000_000
-    max_url_length: int = 8192
-    max_header_size: int = 16384
-    max_header_count: int = 100
-    request_timeout: float = 10.0
-    keepalive_timeout: float = 15.0
-    cors: list[tuple[str, str]] | None = None
-    hsts_max_age: int | None = None
+__all__ = ["HttpServer"]
 
 
 class HttpServer:
-    """Serves static files and WebSocket upgrades on one or two ports, on the running event loop."""
+    """Serves static files and WebSocket upgrades on one or two ports, on the running event loop.
+
+    It is the site its connections share (:class:`~duplex.http.http_protocol.Site`): configuration,
+    routes, static files, the open connections, the broadcast batch, whether it is stopping.
+    """
 
     def __init__(self, config: HttpConfig) -> None:
         self.config = config
@@ -72,6 +34,7 @@ class HttpServer:
         self.stopping = False
         self._servers: list[asyncio.Server] = []
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
+        self.broadcasts: BroadcastBatch | None = None  # set by start()
         self.http_port: int | None = None
         self.https_port: int | None = None
 
@@ -87,6 +50,7 @@ class HttpServer:
             ValueError: HTTPS is on without an SSL context.
         """
         loop = self.loop = asyncio.get_running_loop()
+        self.broadcasts = BroadcastBatch(loop)
         config = self.config
         try:
             if config.http_port is not None:

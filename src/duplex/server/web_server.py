@@ -15,19 +15,23 @@ import contextlib
 import errno
 import os
 import threading
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
+from ..asyncio.broadcast import BroadcastBatch
+from ..asyncio.workers import current_worker
+from ..http.config import HttpConfig
+from ..http.http_server import HttpServer
+from ..http.tls import load_certificate_folder
+from ..http.upgrade import UpgradeEndpoint
 from .errors import COMPONENT_SIGNATURE, ErrorCode
 from .options import check_number, normalize
-from .web.server import HttpConfig, HttpServer
-from .web.tls import load_certificate_folder
-from .workers import current_worker
 
-if TYPE_CHECKING:
-    from .websocket_server import WebSocketServer
+__all__ = ["StopHook", "WebServer", "web_server"]
 
-__all__ = ["WebServer", "web_server"]
+StopHook = Callable[[], Awaitable[None]]
+"""Awaited on the loop when the web server stops, before its HTTP server closes (a WebSocket
+server's shutdown)."""
 
 T = TypeVar("T")
 
@@ -82,7 +86,7 @@ class WebServer:
         self._stopping: asyncio.Future[None] | None = None
         self._stopped: asyncio.Event | None = None
         self._lock = threading.RLock()
-        self.websocket_servers: list[WebSocketServer] = []
+        self._stop_hooks: list[StopHook] = []
 
     # -- settings --------------------------------------------------------------------------------
 
@@ -381,7 +385,7 @@ class WebServer:
         try:
             self._http.stopping = True
             self._http.stop_listening()
-            await asyncio.gather(*(wss.terminate_async() for wss in list(self.websocket_servers)))
+            await asyncio.gather(*(hook() for hook in list(self._stop_hooks)))
             await self._http.stop(STOP_TIMEOUT)
         finally:
             self._running = False
@@ -392,6 +396,36 @@ class WebServer:
             self._stopping = None
 
     # -- for WebSocketServer -----------------------------------------------------------------------
+
+    def add_upgrade_route(self, path: str | None, endpoint: UpgradeEndpoint) -> None:
+        """Send the WebSocket upgrades of ``path`` to ``endpoint`` (loop thread, while running).
+
+        Raises:
+            ValueError: ``path`` is taken.
+            RuntimeError: the web server is not running.
+        """
+        self.http.router.add(path, endpoint)
+
+    def remove_upgrade_route(self, path: str | None) -> None:
+        """Undo :meth:`add_upgrade_route` (loop thread; nothing happens once the server stopped)."""
+        if self._http is not None:
+            self._http.router.remove(path)
+
+    def add_stop_hook(self, hook: StopHook) -> None:
+        """Await ``hook()`` on the loop when the web server stops, before its connections close."""
+        self._stop_hooks.append(hook)
+
+    def remove_stop_hook(self, hook: StopHook) -> None:
+        """Undo :meth:`add_stop_hook` (nothing happens if it is gone)."""
+        if hook in self._stop_hooks:
+            self._stop_hooks.remove(hook)
+
+    @property
+    def broadcasts(self) -> BroadcastBatch:
+        """The broadcast batch of the server's loop (only while running)."""
+        batch = self.http.broadcasts
+        assert batch is not None
+        return batch
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:

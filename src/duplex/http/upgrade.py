@@ -1,0 +1,68 @@
+"""An upgrade endpoint's answer: take the WebSocket connection (:class:`Accept`) or refuse it with an
+HTTP status (:class:`Refuse`).
+
+The router maps a path to an :data:`UpgradeEndpoint`; the HTTP connection calls it with a validated
+upgrade and, on :class:`Accept`, writes the ``101``, builds the protocol core and the
+:class:`~duplex.asyncio.websocket_protocol.WebSocketProtocol` with the settings given here, and hands
+the transport over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from ..asyncio.websocket_protocol import WebSocketHandler, WebSocketProtocol
+from ..protocol.connection import DEFAULT_MAX_MESSAGE_SIZE
+from ..protocol.handshake import UpgradeOffer, select_subprotocol
+from .request import Request
+
+# UpgradeOffer (what the client asked for) and select_subprotocol are part of an endpoint's
+# contract, so they are offered here, beside the answers, to code above the HTTP layer.
+__all__ = ["Accept", "Refuse", "UpgradeEndpoint", "UpgradeOffer", "select_subprotocol"]
+
+
+@dataclass
+class Accept:
+    """An endpoint's answer that takes the upgrade.
+
+    Attributes:
+        handler: receives the connection's events; or None when ``make_handler`` is given.
+        make_handler: called with the new connection once the ``101`` is written; returns its
+            handler (for a handler that needs the connection object, such as the 4D API's).
+        subprotocol: the subprotocol chosen among the client's (None: none).
+        compression: whether to agree to permessage-deflate if the client offers it.
+        max_message_size: the largest message accepted, after decompression (1009 above).
+        close_timeout, ping_interval, ping_timeout, send_buffer_limit, backpressure: see
+            :class:`~duplex.asyncio.websocket_protocol.WebSocketProtocol`.
+        extra_headers: more headers for the ``101`` response.
+    """
+
+    handler: WebSocketHandler | None = None
+    make_handler: Callable[[WebSocketProtocol], WebSocketHandler] | None = None
+    subprotocol: str | None = None
+    compression: bool = True
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    close_timeout: float = 10.0
+    ping_interval: float | None = None
+    ping_timeout: float | None = None
+    send_buffer_limit: int | None = None
+    backpressure: str = "close"
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.make_handler is None):
+            raise ValueError("Accept needs exactly one of handler and make_handler")
+
+
+@dataclass
+class Refuse:
+    """An endpoint's answer that refuses the upgrade with an HTTP status."""
+
+    status: int
+    reason: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+UpgradeEndpoint = Callable[[Request, UpgradeOffer], "Accept | Refuse | Awaitable[Accept | Refuse]"]
+"""Decides on a validated WebSocket upgrade: accept (with a handler) or refuse (with a status)."""

@@ -22,6 +22,7 @@ COMPILED = [
     "duplex.asyncio.dispatch",
     "duplex.http.http_protocol",
     "duplex.http.request",
+    "duplex.http.upgrade",
     "duplex.server.websocket_connection",
     "duplex.server.websocket_server",
 ]

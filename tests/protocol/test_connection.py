@@ -745,8 +745,11 @@ def test_a_close_received_is_closing_until_the_transport_reports_the_end() -> No
     # the TCP connection still has to end (the server closes it first, RFC 6455 section 7.1.1).
     connection = Connection()
     connection.receive_data(client_frame(OP_CLOSE, b"\x03\xe8"))
-    assert connection.state is State.CLOSING
-    connection.data_to_send()
+    # Until the answer is taken, what came before the close may still be answered.
+    assert connection.state is State.OPEN
+    assert not connection.receiving
+    assert connection.send_text("reply") == (b"\x81\x05", b"reply")
+    assert connection.data_to_send() == b"\x88\x02\x03\xe8"
     assert connection.state is State.CLOSING
     connection.transport_closed()
     assert connection.state is State.CLOSED
@@ -889,6 +892,7 @@ def test_send_close_after_the_peer_closed_returns_nothing() -> None:
     connection = Connection()
     connection.receive_data(client_frame(OP_CLOSE, b"\x03\xe8"))
     assert connection.send_close(1000) == b""
+    assert connection.data_to_send() == b"\x88\x02\x03\xe8"  # the answer already queued
     assert connection.state is State.CLOSING and not connection.receiving
 
 

@@ -73,16 +73,17 @@ class BroadcastBatch:
                 connection.send_frame(data)
             return
         # Several audiences or exclusions: gather each connection's frames, in order, then write
-        # each connection's share in one go.
-        shares: dict[int, tuple[FrameSink, list[bytes]]] = {}
+        # each connection's share in one go. Keys say who is excluded; the connection objects
+        # themselves say who gets what (two audiences may use a key for different connections).
+        shares: dict[FrameSink, list[bytes]] = {}
         for frame, audience, excluded in entries:
             for key, connection in list(audience.items()):
                 if key in excluded:
                     continue
-                share = shares.get(key)
-                if share is None:
-                    shares[key] = (connection, [frame])
+                frames = shares.get(connection)
+                if frames is None:
+                    shares[connection] = [frame]
                 else:
-                    share[1].append(frame)
-        for connection, frames in shares.values():
+                    frames.append(frame)
+        for connection, frames in shares.items():
             connection.send_frame(frames[0] if len(frames) == 1 else b"".join(frames))

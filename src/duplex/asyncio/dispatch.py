@@ -22,11 +22,15 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from types import CoroutineType, GeneratorType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 from .workers import Worker
 
-__all__ = ["CallbackRunner", "Done", "FollowUp"]
+__all__ = ["CallbackRunner", "Done", "FollowUp", "is_awaitable"]
 
 logger = logging.getLogger("duplex")
 
@@ -35,6 +39,19 @@ Done = Callable[[Any, BaseException | None], None]
 
 FollowUp = tuple[Callable[..., Any], tuple[Any, ...]] | None
 """What to call after a callback raised (typically ``onError``), or None."""
+
+
+def is_awaitable(value: object) -> TypeIs[Awaitable[Any]]:
+    """``inspect.isawaitable(value)``, with the common answers first: a coroutine, or an object
+    whose type has ``__await__`` (a future, a task); everything else is not, unless it is a
+    generator-based coroutine. ``inspect.isawaitable`` costs ~0.3 µs on a plain object (an ABC
+    check), and every handshake and every callback's result asks."""
+    kind = type(value)
+    if kind is CoroutineType:
+        return True
+    if getattr(kind, "__await__", None) is not None:
+        return True
+    return kind is GeneratorType and inspect.isawaitable(value)
 
 
 class CallbackRunner:
@@ -75,25 +92,35 @@ class CallbackRunner:
     def run(
         self, callback: Callable[..., Any] | None, args: tuple[Any, ...], done: Done | None = None
     ) -> None:
-        """Call ``callback(*args)`` after everything submitted before; ``None`` callbacks are skipped."""
-        if self.worker is None and not self._busy and not self._queue and callback is not None:
+        """Call ``callback(*args)`` after everything submitted before; ``None`` callbacks are skipped
+        (their ``done`` still comes after the calls submitted before). A call made from inside a
+        running callback waits until that one has returned."""
+        if self.worker is None and not self._busy and not self._queue:
+            if callback is None:
+                if done is not None:
+                    done(None, None)
+                return
             # The hot path (a message to a plain function with nothing pending): called right
-            # here, one Python frame between the transport and the user's code.
+            # here, one Python frame between the transport and the user's code. Busy meanwhile,
+            # so that a run() from inside the callback (onError for a send it made) waits its turn.
+            self._busy = True
             try:
                 result = callback(*args)
             except Exception as exc:
+                self._busy = False
                 self._failed(exc, callback, done, False)
                 return
-            if result is not None and inspect.isawaitable(result):
-                self._busy = True
+            if result is not None and is_awaitable(result):
                 self.loop.create_task(self._await(result, callback, done, False))
-            elif done is not None:
+                return
+            self._busy = False
+            if done is not None:
                 done(result, None)
+            if self._queue:
+                self._drain()
             return
         if callback is None:
-            if done is not None:
-                done(None, None)
-            return
+            callback = _skip  # keeps its place in line, so that its done comes in order
         if self.worker is not None:
             self._submit_to_worker(callback, args, done)
         else:
@@ -114,15 +141,17 @@ class CallbackRunner:
     def _invoke(
         self, callback: Callable[..., Any], args: tuple[Any, ...], done: Done | None, is_error_handler: bool
     ) -> None:
+        self._busy = True  # a run() from inside the callback queues behind it
         try:
             result = callback(*args)
         except Exception as exc:
+            self._busy = False
             self._failed(exc, callback, done, is_error_handler)
             return
-        if result is not None and inspect.isawaitable(result):
-            self._busy = True
+        if result is not None and is_awaitable(result):
             self.loop.create_task(self._await(result, callback, done, is_error_handler))
             return
+        self._busy = False
         if done is not None:
             done(result, None)
 
@@ -217,11 +246,15 @@ def _call_here(
     """Call on the worker thread; coroutines run to completion on the worker's own loop."""
     try:
         result = callback(*args)
-        if result is not None and inspect.isawaitable(result):
+        if result is not None and is_awaitable(result):
             result = worker.loop.run_until_complete(_as_coroutine(result))
         return result, None
     except Exception as exc:
         return None, exc
+
+
+def _skip(*args: Any) -> None:
+    """Stands in for a callback the handler does not have."""
 
 
 async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:

@@ -29,3 +29,16 @@ cdef class WebSocketProtocol:
 
     cpdef bint send_message(self, payload, bint text)
     cpdef bint send_frame(self, frame)
+    # Called between the layers and on the close path: direct C calls rather than Python ones.
+    cpdef close(self, code=*, reason=*)
+    cpdef abort(self)
+    cpdef start_closing(self)
+    cpdef abort_after_flush(self)
+    cpdef _write_replies(self)
+    cpdef _close_handshake_done(self)
+    cpdef _fail_close(self)
+    cpdef _report_error(self, error)
+    cpdef _schedule_ping(self)
+    cpdef _restart_close_timer(self)
+    cpdef _cancel_keepalive(self)
+    cpdef _cancel_timers(self)

@@ -30,7 +30,7 @@ import logging
 import os
 from typing import Protocol, cast
 
-from ..protocol.connection import Connection, State
+from ..protocol.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, State
 from ..protocol.events import BinaryMessage, CloseReceived, ConnectionFailed, Ping, Pong, TextMessage
 from ..protocol.exceptions import WebSocketError
 from ..protocol.frames import OP_BINARY, OP_TEXT, build_frame, is_valid_close_code
@@ -42,6 +42,7 @@ __all__ = [
     "State",
     "WebSocketHandler",
     "WebSocketProtocol",
+    "WebSocketSettings",
     "build_message_frame",
     "is_valid_close_code",
 ]
@@ -105,6 +106,65 @@ class SendBufferFull(Exception):
         self.dropped_so_far = dropped_so_far
 
 
+class WebSocketSettings:
+    """The limits and timers of a connection, made once per endpoint and shared by its connections.
+
+    Args:
+        compression: whether to agree to permessage-deflate when the client offers it.
+        max_message_size: the largest message accepted, in bytes after decompression (1009 above).
+        close_timeout: seconds to wait for the peer's close frame (and for the TCP close) before
+            dropping the connection.
+        ping_interval: seconds between keepalive pings (None or 0: none).
+        ping_timeout: seconds to wait for a pong (None: ``ping_interval``).
+        send_buffer_limit: bytes queued for the peer before ``backpressure`` applies (None: no
+            limit); a message to a peer with nothing queued always goes through.
+        backpressure: "close" (close with 1008) or "drop" (drop the message) at the limit.
+
+    Raises:
+        ValueError: ``backpressure`` is neither "close" nor "drop", or ``max_message_size`` is not
+            a positive number of bytes.
+    """
+
+    __slots__ = (
+        "backpressure",
+        "close_timeout",
+        "compression",
+        "max_message_size",
+        "ping_interval",
+        "ping_timeout",
+        "send_buffer_limit",
+    )
+
+    def __init__(
+        self,
+        compression: bool = True,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        close_timeout: float = 10.0,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        send_buffer_limit: int | None = None,
+        backpressure: str = "close",
+    ) -> None:
+        if backpressure not in ("close", "drop"):
+            raise ValueError(f"backpressure must be 'close' or 'drop', got {backpressure!r}")
+        if max_message_size <= 0:
+            raise ValueError("max_message_size must be a positive number of bytes")
+        self.compression = compression
+        self.max_message_size = max_message_size
+        self.close_timeout = close_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.send_buffer_limit = send_buffer_limit
+        self.backpressure = backpressure
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in sorted(self.__slots__))
+        return f"WebSocketSettings({fields})"
+
+
+_DEFAULT_SETTINGS = WebSocketSettings()
+
+
 class WebSocketHandler(Protocol):
     """What the engine calls for one connection; every call runs on the event loop thread."""
 
@@ -131,46 +191,38 @@ class WebSocketProtocol:
 
     Args:
         connection: the protocol core, already configured (limits, deflate).
+        settings: the timers and the send buffer limit (``max_message_size`` and ``compression``
+            are the core's, already applied to ``connection``).
         loop: the event loop the connection runs on.
         remote_address: the peer's IP address.
         subprotocol: the negotiated subprotocol, or None.
-        close_timeout: seconds to wait for the peer's close frame (and for the TCP close) before
-            dropping the connection.
-        ping_interval: seconds between keepalive pings (None or 0: none).
-        ping_timeout: seconds to wait for a pong (None: ``ping_interval``).
-        send_buffer_limit: bytes queued for the peer before ``backpressure`` applies (None: no limit);
-            a message to a peer with nothing queued always goes through.
-        backpressure: "close" (close with 1008) or "drop" (drop the message) at the limit.
         registry: a set the connection is in while open (the HTTP server's, for shutdown).
         broadcasts: the loop's broadcast batch, written before anything this connection sends.
     """
 
+    # Positional parameters and a shared settings object: one is made per handshake, and keyword
+    # arguments cost more to pass than the rest of this __init__ (measured).
     def __init__(
         self,
         connection: Connection,
-        *,
+        settings: WebSocketSettings | None,
         loop: asyncio.AbstractEventLoop,
         remote_address: str = "",
         subprotocol: str | None = None,
-        close_timeout: float = 10.0,
-        ping_interval: float | None = None,
-        ping_timeout: float | None = None,
-        send_buffer_limit: int | None = None,
-        backpressure: str = "close",
         registry: set[WebSocketProtocol] | None = None,
         broadcasts: BroadcastBatch | None = None,
     ) -> None:
-        if backpressure not in ("close", "drop"):
-            raise ValueError(f"backpressure must be 'close' or 'drop', got {backpressure!r}")
+        if settings is None:
+            settings = _DEFAULT_SETTINGS
         self.connection = connection
         self.loop = loop
         self.remote_address = remote_address
         self.subprotocol = subprotocol
-        self.close_timeout = close_timeout
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.send_buffer_limit = send_buffer_limit
-        self._drop_when_full = backpressure == "drop"
+        self.close_timeout = settings.close_timeout
+        self.ping_interval = settings.ping_interval
+        self.ping_timeout = settings.ping_timeout
+        self.send_buffer_limit = settings.send_buffer_limit
+        self._drop_when_full = settings.backpressure == "drop"
         self.dropped_messages = 0
         self._registry = registry
         self._broadcasts = broadcasts if broadcasts is not None else BroadcastBatch(loop)

@@ -10,8 +10,11 @@ cdef class HttpProtocol:
     cdef public object _parser
     cdef public bytes _url
     cdef public list _headers
+    cdef public dict _header_index
     cdef public object _request_headers
     cdef public Py_ssize_t _header_bytes
+    cdef public Py_ssize_t _max_header_size
+    cdef public Py_ssize_t _max_header_count
     cdef public Py_ssize_t _body_bytes
     cdef public bint _in_request
     cdef public object _queue
@@ -25,3 +28,14 @@ cdef class HttpProtocol:
     cdef public object _drain_waiter
     cdef public bint _write_paused
     cdef public object _task
+
+    # The calls within one request's answer: direct C calls rather than Python ones.
+    cpdef _process_queue(self)
+    cpdef _answer(self, pending)
+    cpdef _answer_upgrade(self, request)
+    cpdef _complete_upgrade(self, request, offer, answer)
+    cpdef _refuse(self, status, message, headers=*)
+    cpdef _write(self, data, keep_alive)
+    cpdef _finish_response(self, keep_alive)
+    cpdef _set_timer(self, delay)
+    cpdef _cancel_timer(self)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import inspect
 import logging
 from collections.abc import Awaitable
 from typing import Protocol, cast
@@ -26,6 +25,7 @@ from typing import Protocol, cast
 import httptools
 
 from ..asyncio.broadcast import BroadcastBatch
+from ..asyncio.dispatch import is_awaitable
 from ..asyncio.websocket_protocol import WebSocketProtocol
 from ..protocol.connection import Connection
 from ..protocol.deflate import PerMessageDeflate, negotiate
@@ -85,9 +85,13 @@ class HttpProtocol:
     """An HTTP/1.1 server connection (an ``asyncio.Protocol`` by its methods, compiled by Cython
     into an extension type where it can be; see setup.py)."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, tls: bool = False) -> None:
         self.site = site
-        self.config = site.config
+        self._tls = tls  # given by the listener: cheaper than asking the transport per connection
+        config = self.config = site.config
+        # The limits every header line is checked against, as C fields where compiled.
+        self._max_header_size = config.max_header_size
+        self._max_header_count = config.max_header_count
         # The server's loop, not asyncio.get_running_loop(), which costs a getpid() per call.
         self.loop = site.loop or asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
@@ -95,6 +99,7 @@ class HttpProtocol:
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: list[tuple[str, str]] = []
+        self._header_index: dict[str, list[str]] = {}
         self._request_headers = _NO_HEADERS
         self._header_bytes = 0
         self._body_bytes = 0
@@ -105,7 +110,6 @@ class HttpProtocol:
         self._upgrade_tail: bytes | None = None
         self._head = False  # the request being answered is a HEAD: no body in the response
         self._first_request = True
-        self._tls = False
         self._timer: asyncio.TimerHandle | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self._write_paused = False
@@ -119,7 +123,6 @@ class HttpProtocol:
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if isinstance(peer, tuple) else ""
         self.site.http_connections.add(self)
-        self._tls = transport.get_extra_info("sslcontext") is not None
         self._set_timer(self.config.request_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -181,6 +184,7 @@ class HttpProtocol:
         self._in_request = True
         self._url = b""
         self._headers = []
+        self._header_index = {}
         self._header_bytes = 0
         self._body_bytes = 0
         if self._first_request:
@@ -197,16 +201,25 @@ class HttpProtocol:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value) + 4
-        if self._header_bytes > self.config.max_header_size:
-            raise _RequestRefused(431, f"request headers larger than {self.config.max_header_size} bytes")
-        if len(self._headers) >= self.config.max_header_count:
-            raise _RequestRefused(431, f"more than {self.config.max_header_count} request headers")
-        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        if self._header_bytes > self._max_header_size:
+            raise _RequestRefused(431, f"request headers larger than {self._max_header_size} bytes")
+        if len(self._headers) >= self._max_header_count:
+            raise _RequestRefused(431, f"more than {self._max_header_count} request headers")
+        header = name.decode("latin-1")
+        text = value.decode("latin-1")
+        self._headers.append((header, text))
+        # The index by lower-case name, built here in the same pass (Headers takes it as is).
+        key = header.lower()
+        values = self._header_index.get(key)
+        if values is None:
+            self._header_index[key] = [text]
+        else:
+            values.append(text)
 
     def on_headers_complete(self) -> None:
         # The one place header names are indexed: the checks here, routing, the WebSocket
         # handshake and the application all read this index.
-        headers = self._request_headers = Headers(self._headers)
+        headers = self._request_headers = Headers(self._headers, self._header_index)
         index = headers.by_name()
         for value in index.get("content-length", ()):
             size = value.strip()
@@ -242,14 +255,15 @@ class HttpProtocol:
             target = "/" + target.split("://", 1)[1].partition("/")[2]
         path, _, query = target.partition("?")
         path = path.partition("#")[0]
+        # Positional: keyword arguments cost more to pass than Request's whole __init__ (measured).
         request = Request(
-            method=parser.get_method().decode("ascii", "replace"),
-            url=url,
-            path=path,
-            query_string=query,
-            http_version=parser.get_http_version(),
-            headers=self._request_headers,
-            remote_address=self.remote_address,
+            parser.get_method().decode("ascii", "replace"),
+            url,
+            path,
+            query,
+            parser.get_http_version(),
+            self._request_headers,
+            self.remote_address,
         )
         self._queue.append(_PendingRequest(request, parser.should_keep_alive(), parser.should_upgrade()))
 
@@ -389,7 +403,7 @@ class HttpProtocol:
             logger.exception("WebSocket endpoint failed to answer an upgrade")
             self._refuse(500, "")
             return
-        if inspect.isawaitable(answer):
+        if is_awaitable(answer):
             self._busy = True
             assert self.transport is not None
             self.transport.pause_reading()
@@ -425,7 +439,8 @@ class HttpProtocol:
             return
         deflate = None
         extensions = None
-        if answer.compression and offer.extensions:
+        settings = answer.settings
+        if settings.compression and offer.extensions:
             agreed = negotiate(offer.extensions)
             if agreed is not None:
                 extensions, parameters = agreed
@@ -442,19 +457,15 @@ class HttpProtocol:
             self._refuse(500, "")
             return
         site = self.site
-        connection = Connection(max_message_size=answer.max_message_size, deflate=deflate)
+        connection = Connection(max_message_size=settings.max_message_size, deflate=deflate)
         websocket = WebSocketProtocol(
             connection,
-            loop=self.loop,
-            remote_address=request.remote_address,
-            subprotocol=answer.subprotocol,
-            close_timeout=answer.close_timeout,
-            ping_interval=answer.ping_interval,
-            ping_timeout=answer.ping_timeout,
-            send_buffer_limit=answer.send_buffer_limit,
-            backpressure=answer.backpressure,
-            registry=site.websocket_connections,
-            broadcasts=site.broadcasts,
+            settings,
+            self.loop,
+            request.remote_address,
+            answer.subprotocol,
+            site.websocket_connections,
+            site.broadcasts,
         )
         self._cancel_timer()
         self._closing = True  # this object is done with the transport

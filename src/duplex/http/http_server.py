@@ -42,6 +42,9 @@ class HttpServer:
         # An asyncio protocol by its methods, not by inheritance (it compiles to an extension type).
         return cast(asyncio.BaseProtocol, HttpProtocol(self))
 
+    def _tls_protocol(self) -> asyncio.BaseProtocol:
+        return cast(asyncio.BaseProtocol, HttpProtocol(self, tls=True))
+
     async def start(self) -> None:
         """Bind the ports and start accepting.
 
@@ -63,7 +66,7 @@ class HttpServer:
                 if config.ssl_context is None:
                     raise ValueError("HTTPS needs a certificate: set certificateFolder")
                 server = await loop.create_server(
-                    self._protocol,
+                    self._tls_protocol,
                     config.host,
                     config.https_port,
                     ssl=config.ssl_context,

@@ -16,10 +16,13 @@ This object holds the one state of the connection, which the transport and the A
        └──────────────────▲
 
 - ``OPEN``: messages flow both ways.
-- ``CLOSING``: the close handshake is under way: we sent (or decided to send, :meth:`start_closing`)
-  a close frame, the peer's close frame arrived, or the peer broke the protocol. Once a close frame
-  went each way (or the peer failed), nothing more is read, and the transport writes what is queued
-  and closes the TCP connection: RFC 6455 section 7.1.1 asks the server to close it first.
+- ``CLOSING``: the close handshake is under way: our close frame is framed (by :meth:`send_close`,
+  or taken with :meth:`data_to_send` as the answer to the peer's close or to a protocol error), or
+  the application announced it (:meth:`start_closing`). Once a close frame went each way (or the
+  peer failed), nothing more is read, and the transport writes what is queued and closes the TCP
+  connection: RFC 6455 section 7.1.1 asks the server to close it first. Until our answer to the
+  peer's close is taken, the state stays ``OPEN``: the handlers of the messages that came before
+  that close may still send.
 - ``CLOSED``: the transport reported the TCP connection gone (:meth:`transport_closed`), whether
   after a clean close handshake or dropped from ``OPEN``.
 
@@ -269,8 +272,11 @@ class Connection:
 
         ``close_code`` stays 1006 unless a close frame arrived (or we failed the peer) before.
         """
-        with self._state_lock:
-            self.state = _CLOSED
+        # acquire()/release() rather than ``with``: the context-manager calls cost more than the lock.
+        lock = self._state_lock
+        lock.acquire()
+        self.state = _CLOSED
+        lock.release()
         self._receiving = False
         self._buffer.clear()
 
@@ -278,9 +284,13 @@ class Connection:
         """Enter CLOSING before the close frame is framed: the application decided to close and the
         frame follows on the loop (messages sent before that still go out first). Safe from any thread.
         """
-        with self._state_lock:
-            if self.state is _OPEN:
-                self.state = _CLOSING
+        if self.state is not _OPEN:
+            return  # CLOSING and CLOSED never go back to OPEN: no lock needed to see that
+        lock = self._state_lock
+        lock.acquire()
+        if self.state is _OPEN:
+            self.state = _CLOSING
+        lock.release()
 
     def _is_streamable_text(self, opcode: int, rsv1: int) -> bool:
         if opcode == OP_TEXT:
@@ -408,10 +418,11 @@ class Connection:
         events.append(ConnectionFailed(error))
 
     def _stop_receiving(self) -> None:
-        """The close handshake is over on our side (close received, or the peer failed): nothing
-        more is read, and the transport closes the TCP connection once the queued output is out."""
+        """A close frame arrived, or the peer failed: nothing more is read. The state becomes
+        CLOSING when :meth:`data_to_send` takes our close frame, not now: the events parsed before
+        this one are still to be handled, and their handlers may still send (RFC 6455 section 5.5.1
+        lets an endpoint finish what it sends before it answers a close)."""
         self._receiving = False
-        self.start_closing()
 
     def _queue_close(self, code: int | None, reason: str) -> None:
         self._pending_close = build_frame(OP_CLOSE, build_close_payload(code, reason))
@@ -430,6 +441,7 @@ class Connection:
             self._pending.append(self._pending_close)
             self._pending_close = None
             self._close_sent = True
+            self.start_closing()
         if not self._pending:
             return b""
         data = b"".join(self._pending)

@@ -11,15 +11,28 @@ __all__ = [
     "Event",
     "Fields",
     "MessageEvent",
+    "MissingField",
     "RequestInfo",
     "TerminateEvent",
 ]
+
+
+class MissingField(KeyError, AttributeError):
+    """A field the event does not have: a ``KeyError`` for ``event["name"]``, an ``AttributeError``
+    for ``event.name`` (so ``hasattr()`` and ``getattr(event, name, default)`` work)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class Fields(dict[str, Any]):
     """A dict whose keys are also attributes: ``fields.data`` is ``fields["data"]``."""
 
     __slots__ = ()
+
+    def __missing__(self, name: str) -> Any:
+        # Reached by the declared fields' itemgetter too, so that they fail the same way.
+        raise MissingField(f"{type(self).__name__} has no field {name!r}")
 
     def __getattr__(self, name: str) -> Any:
         try:

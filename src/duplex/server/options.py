@@ -67,6 +67,8 @@ def check_number(
         kind = "an integer" if integer else "a number"
         also = " or None" if allow_none else ""
         raise ValueError(f"{name} must be {kind}{also}, got {value!r}")
+    if value != value:  # NaN compares false with everything, so the range check below would pass it
+        raise ValueError(f"{name} must be a number, got {value!r}")
     if value < minimum or (exclusive and value == minimum):
         relation = "greater than" if exclusive else "at least"
         raise ValueError(f"{name} must be {relation} {minimum}, got {value!r}")

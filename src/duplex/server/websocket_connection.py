@@ -243,7 +243,10 @@ class WebSocketConnection:
         # messages this thread sent before.
         protocol.start_closing()
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
-            self._loop.call_soon_threadsafe(protocol.close, code, message)
+            self._loop.call_soon_threadsafe(self._close, code, message)
+
+    def _close(self, code: int, message: str) -> None:
+        self._protocol.close(code, message)
 
     def abort(self) -> None:
         """Drop the TCP connection at once (loop thread only)."""

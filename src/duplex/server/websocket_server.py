@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Collection, Iterable
 from typing import Any
 
 from ..asyncio.broadcast import BroadcastBatch
-from ..asyncio.dispatch import CallbackRunner, FollowUp
-from ..asyncio.websocket_protocol import WebSocketProtocol, build_message_frame
+from ..asyncio.dispatch import CallbackRunner, FollowUp, is_awaitable
+from ..asyncio.websocket_protocol import WebSocketProtocol, WebSocketSettings, build_message_frame
 from ..asyncio.workers import Worker, acquire_worker, release_worker
 from ..http.request import Request
 from ..http.routing import validate_route
@@ -90,6 +89,17 @@ class WebSocketServer:
         self._members: dict[int, WebSocketProtocol] = {}
         self._broadcasts: BroadcastBatch | None = None  # the loop's, once registered
         self._handshakes = 0
+        options = self._options
+        # Made once: every connection of this server shares them.
+        self._settings = WebSocketSettings(
+            compression=options["compression"],
+            max_message_size=options["maxMessageSize"],
+            close_timeout=options["closeTimeout"],
+            ping_interval=options["pingInterval"],
+            ping_timeout=options["pingTimeout"],
+            send_buffer_limit=options["sendBufferLimit"],
+            backpressure=options["backpressure"],
+        )
         self._terminating: asyncio.Future[None] | None = None
         self._terminate_done = threading.Event()
         self.worker: Worker | None = (
@@ -192,7 +202,7 @@ class WebSocketServer:
                 result = self._on_connection(self, event)  # type: ignore[misc]
             except Exception as exc:
                 return self._connection_refused(exc)
-            if not inspect.isawaitable(result):
+            if not is_awaitable(result):
                 return self._accept_or_refuse(result, info, subprotocol)
             return self._await_handler(result, info, subprotocol)
         return self._handshake_on_worker(event, info, subprotocol)
@@ -255,17 +265,8 @@ class WebSocketServer:
                 "return a connection handler object (or None to refuse)",
             )
             return Refuse(500, "")
-        options = self._options
         return Accept(
-            make_handler=functools.partial(self._open_connection, result, info),
-            subprotocol=subprotocol,
-            compression=options["compression"],
-            max_message_size=options["maxMessageSize"],
-            close_timeout=options["closeTimeout"],
-            ping_interval=options["pingInterval"],
-            ping_timeout=options["pingTimeout"],
-            send_buffer_limit=options["sendBufferLimit"],
-            backpressure=options["backpressure"],
+            None, functools.partial(self._open_connection, result, info), subprotocol, self._settings
         )
 
     # -- connections -----------------------------------------------------------------------------------

@@ -20,12 +20,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 import duplex
-from api.helpers_connection import (
+from server.helpers_connection import (
     OP_CLOSE,
     OP_TEXT,
     TIMEOUT,
     RawClient,
     Recorder,
+    client_frame,
+    close_code_of,
     error_codes,
     running_web_server,
     start_wss,
@@ -113,6 +115,33 @@ def test_status_is_closed_after_the_client_closes(web: duplex.WebServer) -> None
     recorder.wait_for("terminate")
     assert ws.status == "Closed"
     assert wss.connections == []
+
+
+def test_status_is_closing_while_a_client_initiated_close_completes(web: duplex.WebServer) -> None:
+    # One packet, a message then a close frame. The message's handler queues 8 MiB that the client
+    # does not read yet, so the server's answer to the close waits behind them and the TCP connection
+    # can only end once they are out. Until then the connection is "Closing", and still listed.
+    recorder = Recorder(on_message=lambda ws, event: ws.send(bytes(8 * 1024 * 1024)))
+    wss = start_wss(web, recorder, sendBufferLimit=None, closeTimeout=10)
+    client = RawClient.connect(web.HTTPPort, receive_buffer=4096)
+    try:
+        ws = recorder.wait_open()
+        client.sock.sendall(client_frame(OP_TEXT, b"go") + client_frame(OP_CLOSE, struct.pack("!H", 1000)))
+        assert wait_until(lambda: ws.status != "Connected")
+        for _ in range(20):  # not a flicker: it stays so while the bytes wait
+            assert ws.status == "Closing"
+            assert ws in wss.connections
+            time.sleep(0.01)
+        assert recorder.of("terminate") == []
+        frames, close = client.read_until_close(timeout=TIMEOUT)
+        assert sum(len(payload) for _, payload in frames) == 8 * 1024 * 1024
+        assert close_code_of(close) == 1000
+    finally:
+        client.close()
+    terminate = recorder.wait_for("terminate")[0]
+    assert terminate.event.code == 1000
+    assert ws.status == "Closed"
+    assert ws not in wss.connections
 
 
 def test_properties(web: duplex.WebServer) -> None:

@@ -1,4 +1,4 @@
-"""Tests for duplex.web.http: the HTTP/1.1 connection, through real sockets against a running server.
+"""Tests for duplex.http.http_protocol: the HTTP/1.1 connection, through real sockets against a running server.
 
 The static file rules themselves are tested in test_static.py; here the point is what reaches the
 wire: status lines, headers, bodies (or none, for HEAD and 304), streaming of large files,

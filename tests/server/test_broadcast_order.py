@@ -10,7 +10,7 @@ from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
 
 import duplex
-from api.helpers_connection import RawClient, Recorder, running_web_server, start_wss, url
+from server.helpers_connection import RawClient, Recorder, running_web_server, start_wss, url
 
 
 class Burst:

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 import duplex
-from api.helpers_connection import (
+from server.helpers_connection import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONTINUATION,

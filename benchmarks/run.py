@@ -417,6 +417,16 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             seen = [r[key] for r in records if key in r]
             if seen:
                 cell[key] = statistics.median(seen)
+        # Throughput per second of server CPU: on loopback the load generator competes for the
+        # other core, so a server below 100% of its core is judged by what it does per CPU-second.
+        per_cpu = {
+            str(r["repeat"]): r["value"] / r["server_cpu"]
+            for r in records
+            if r.get("value") is not None and r.get("server_cpu")
+        }
+        if per_cpu and scenario not in ("check", "memory"):
+            cell["by_repeat_per_cpu"] = per_cpu
+            cell["median_per_cpu"] = statistics.median(per_cpu.values())
         cell["lower_bound"] = cell.get("client_cpu", 0.0) > client.SATURATED
         cell["pinned"] = all(r.get("server_pinned", True) for r in records)
         summary.setdefault(scenario, {})[server] = cell

@@ -320,3 +320,27 @@ def test_c_and_python_unmask_agree(length: int) -> None:
     assert frames._unmask_python(payload, mask) == expected
     assert frames.unmask(payload, mask) == expected
     assert frames.unmask(memoryview(bytearray(payload)), mask) == expected
+
+
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 64, 1000, 65536 + 5])
+@pytest.mark.parametrize("offset", [0, 2, 10])
+def test_c_and_python_unmask_frame_agree(length: int, offset: int) -> None:
+    import os
+
+    from duplex.protocol import frames
+
+    frame = os.urandom(offset) + os.urandom(4) + os.urandom(length)
+    mask = frame[offset : offset + 4]
+    expected = bytes(byte ^ mask[index % 4] for index, byte in enumerate(frame[offset + 4 :]))
+    assert frames._unmask_frame_python(frame, offset) == expected
+    assert frames.unmask_frame(frame, offset) == expected
+    assert frames.unmask_frame(bytearray(frame), offset) == expected
+
+
+def test_unmask_frame_refuses_a_mask_outside_the_frame() -> None:
+    from duplex.protocol import frames
+
+    with pytest.raises(ValueError):
+        frames.unmask_frame(b"\x00\x01\x02", 0)
+    with pytest.raises((ValueError, OverflowError)):
+        frames.unmask_frame(b"\x00\x01\x02\x03\x04", -1)

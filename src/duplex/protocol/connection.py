@@ -54,6 +54,7 @@ from .frames import (
     is_valid_close_code,
     parse_close_payload,
     unmask,
+    unmask_frame,
 )
 from .utf8 import Utf8Decoder
 
@@ -162,7 +163,7 @@ class Connection:
         if (first == 0x82 or first == 0x81) and length < 126 and len(data) == 6 + length:
             if length > self.max_message_size:
                 return None
-            payload = unmask(data[6:], data[2:6])
+            payload = unmask_frame(data, 2)  # no slices: the C unmask reads the frame in place
             if first == 0x82:
                 return payload
             try:

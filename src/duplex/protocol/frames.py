@@ -40,6 +40,7 @@ __all__ = [
     "is_valid_close_code",
     "parse_close_payload",
     "unmask",
+    "unmask_frame",
 ]
 
 OP_CONTINUATION = 0x0
@@ -90,11 +91,20 @@ def _unmask_python(payload: bytes | bytearray | memoryview, mask: bytes) -> byte
     return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(length, "little")
 
 
-# unmask(payload, mask) -> bytes: the C version when it was built, else the pure-Python one.
+def _unmask_frame_python(frame: bytes, offset: int) -> bytes:
+    """The payload of a whole frame: ``frame[offset + 4:]`` unmasked with ``frame[offset:offset + 4]``."""
+    if offset < 0 or offset + 4 > len(frame):
+        raise ValueError("the mask must lie inside the frame")
+    return _unmask_python(frame[offset + 4 :], frame[offset : offset + 4])
+
+
+# unmask(payload, mask) and unmask_frame(frame, offset) -> bytes: the C versions when they were
+# built, else the pure-Python ones.
 try:
-    from ._mask import unmask
+    from ._mask import unmask, unmask_frame
 except ImportError:  # installed without a C compiler
     unmask = _unmask_python
+    unmask_frame = _unmask_frame_python
 
 
 def is_valid_close_code(code: int) -> bool:

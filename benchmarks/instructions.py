@@ -2,6 +2,7 @@
 
     python benchmarks/instructions.py                        # duplex_api and duplex_engine, both scenarios
     python benchmarks/instructions.py --servers duplex_api --scenarios handshake
+    python benchmarks/instructions.py --write                # also record them for docs/benchmarks.md
 
 Wall-clock benchmarks on a shared 2-core VM vary by 10-40% between repeats; an instruction count
 does not: it is the same from run to run whatever else the machine does. So a change to a hot path
@@ -22,6 +23,7 @@ Needs valgrind (Debian's package) and the bench extras; a run takes about a minu
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -35,6 +37,7 @@ from pathlib import Path
 import client  # the load generator's plain-socket upgrade and close
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "instructions.json"
 MESSAGE = b"\x82\xc0\x01\x02\x03\x04" + bytes(64)  # 64 bytes, masked
 ECHO = b"\x82\x40" + bytes(b ^ k for b, k in zip(bytes(64), b"\x01\x02\x03\x04" * 16, strict=True))
 
@@ -110,9 +113,16 @@ def main() -> None:
     parser.add_argument("--scenarios", default="echo,handshake")
     parser.add_argument("--small", type=int, default=0, help="items in the first run (default per scenario)")
     parser.add_argument("--large", type=int, default=0, help="items in the second run")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help=f"record the counts in {RESULTS.relative_to(HERE.parent)} (the last ones become 'previous'), "
+        "for docs/benchmarks.md",
+    )
     args = parser.parse_args()
     if not any(os.access(Path(d) / "valgrind", os.X_OK) for d in os.environ["PATH"].split(os.pathsep)):
         raise SystemExit("valgrind is not installed: apt-get install valgrind")
+    counts: dict[str, int] = {}
     for scenario in args.scenarios.split(","):
         small = args.small or (2000 if scenario == "echo" else 200)
         large = args.large or (12000 if scenario == "echo" else 1200)
@@ -120,6 +130,27 @@ def main() -> None:
             each = (total(server, scenario, large) - total(server, scenario, small)) / (large - small)
             unit = "message" if scenario == "echo" else "handshake"
             print(f"{server:15} {scenario:10} {each:10,.0f} instructions per {unit}", flush=True)
+            counts[f"{server} {scenario}"] = round(each)
+    if args.write:
+        record(counts)
+
+
+def record(counts: dict[str, int]) -> None:
+    """Write ``counts`` to the results file; the counts they replace become ``previous``."""
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    current = {**old.get("current", {}), **counts}
+    data = {
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip(),
+        "current": current,
+        "previous": old.get("current", {}),
+        "previous_date": old.get("date", ""),
+        "previous_commit": old.get("commit", ""),
+    }
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(HERE.parent)}")
 
 
 if __name__ == "__main__":

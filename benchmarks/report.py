@@ -290,6 +290,29 @@ def api_cost_table(data: dict[str, Any], scenarios: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def instructions_table() -> str:
+    """The callgrind counts of ``instructions.py --write``, beside the ones they replaced."""
+    path = Path(__file__).resolve().parent / "results" / "instructions.json"
+    if not path.exists():
+        return "(not measured yet: `python benchmarks/instructions.py --write`)"
+    import json
+
+    data = json.loads(path.read_text())
+    current, previous = data.get("current", {}), data.get("previous", {})
+    then = f"{data.get('previous_date', '')} ({data.get('previous_commit', '')})"
+    now = f"{data.get('date', '')} ({data.get('commit', '')})"
+    lines = [f"| path | before: {then} | after: {now} | change |", "|---|---:|---:|---:|"]
+    for key, value in current.items():
+        server, scenario = key.split(" ", 1)
+        label = {"duplex_api": "4D API", "duplex_engine": "bare engine"}.get(server, server)
+        unit = "per 64 B message" if scenario == "echo" else "per handshake"
+        before = previous.get(key)
+        change = f"{(value - before) / before:+.1%}" if before else "\u2013"
+        before_text = f"{before:,}" if before else "\u2013"
+        lines.append(f"| {label}, {scenario} {unit} | {before_text} | {value:,} | {change} |")
+    return "\n".join(lines)
+
+
 def cpu_table(data: dict[str, Any], servers: dict[str, Any], scenarios: dict[str, Any]) -> str:
     summary = data["summary"]
     cols = present(data, servers)
@@ -594,6 +617,14 @@ Server CPU / load generator CPU over the measured window (medians; 100% is one c
 the load generator was saturated.
 
 {cpu_table(data, servers, scenarios)}
+
+### Instructions per message and per handshake
+
+User-space instructions in the server process, counted by callgrind (`python
+benchmarks/instructions.py --write`): the same from run to run, so a change to a hot path shows
+here exactly, whatever the machine was doing.
+
+{instructions_table()}
 
 ### Per server CPU-second
 

@@ -4,6 +4,16 @@ from duplex.asyncio.broadcast cimport BroadcastBatch
 from duplex.protocol.connection cimport Connection
 
 
+cdef class WebSocketProtocol
+
+
+cdef class DirectHandler:
+    cpdef on_open(self, WebSocketProtocol ws)
+    cpdef on_message(self, WebSocketProtocol ws, data)
+    cpdef on_error(self, WebSocketProtocol ws, error)
+    cpdef on_close(self, WebSocketProtocol ws, code, reason)
+
+
 cdef class WebSocketProtocol:
     cdef public Connection connection
     cdef public object loop
@@ -18,6 +28,7 @@ cdef class WebSocketProtocol:
     cdef public object _registry
     cdef public BroadcastBatch _broadcasts
     cdef public object handler
+    cdef public DirectHandler _direct
     cdef public object transport
     cdef public bint _write_paused
     cdef public bint _read_paused_by_app

@@ -37,6 +37,7 @@ from ..protocol.frames import OP_BINARY, OP_TEXT, build_frame, is_valid_close_co
 from .broadcast import BroadcastBatch
 
 __all__ = [
+    "DirectHandler",
     "KeepaliveTimeout",
     "SendBufferFull",
     "State",
@@ -185,6 +186,27 @@ class WebSocketHandler(Protocol):
         """
 
 
+class DirectHandler:
+    """A :class:`WebSocketHandler` to subclass, whose methods the transport calls directly.
+
+    Where duplex is compiled, a handler that inherits from this class is called through C rather
+    than by a Python method call, which is measurable once per message (the 4D API's connection
+    does this). Every method does nothing unless overridden.
+    """
+
+    def on_open(self, ws: WebSocketProtocol) -> None:
+        """The 101 response is written; the connection is open."""
+
+    def on_message(self, ws: WebSocketProtocol, data: str | bytes) -> None:
+        """A whole message: ``str`` for text, ``bytes`` for binary."""
+
+    def on_error(self, ws: WebSocketProtocol, error: Exception) -> None:
+        """See :meth:`WebSocketHandler.on_error`."""
+
+    def on_close(self, ws: WebSocketProtocol, code: int, reason: str) -> None:
+        """See :meth:`WebSocketHandler.on_close`."""
+
+
 class WebSocketProtocol:
     """One open WebSocket connection on the event loop (an ``asyncio.Protocol`` by its methods; it
     does not inherit from it, so that Cython can compile it into an extension type).
@@ -227,6 +249,8 @@ class WebSocketProtocol:
         self._registry = registry
         self._broadcasts = broadcasts if broadcasts is not None else BroadcastBatch(loop)
         self.handler: WebSocketHandler = _NO_HANDLER
+        # The same handler when it is a DirectHandler (called through C where compiled), else None.
+        self._direct: DirectHandler | None = None
         self.transport: asyncio.Transport | None = None
         self._write_paused = False
         self._read_paused_by_app = False
@@ -249,6 +273,7 @@ class WebSocketProtocol:
         """Deliver this connection's events to ``handler`` from now on, starting with ``on_open``
         (called once the 101 is written)."""
         self.handler = handler
+        self._direct = handler if isinstance(handler, DirectHandler) else None
         try:
             handler.on_open(self)
         except Exception:
@@ -259,8 +284,12 @@ class WebSocketProtocol:
         message = connection.receive_whole_message(data)
         if message is not None:
             # The common read, one whole small message: no event object, no list (measured).
+            direct = self._direct
             try:
-                self.handler.on_message(self, message)
+                if direct is not None:
+                    direct.on_message(self, message)  # a C call where compiled
+                else:
+                    self.handler.on_message(self, message)
             except Exception as exc:
                 self._report_error(exc)
             return
@@ -581,21 +610,6 @@ class WebSocketProtocol:
             self._close_timer = None
 
 
-class _NoHandler:
-    """The handler of a connection not started yet: events before :meth:`WebSocketProtocol.start`
-    (none are expected) are ignored."""
-
-    def on_open(self, ws: WebSocketProtocol) -> None:
-        pass
-
-    def on_message(self, ws: WebSocketProtocol, data: str | bytes) -> None:
-        pass
-
-    def on_error(self, ws: WebSocketProtocol, error: Exception) -> None:
-        pass
-
-    def on_close(self, ws: WebSocketProtocol, code: int, reason: str) -> None:
-        pass
-
-
-_NO_HANDLER = _NoHandler()
+# The handler of a connection not started yet: events before WebSocketProtocol.start() (none are
+# expected) are ignored.
+_NO_HANDLER = DirectHandler()

@@ -1,10 +1,10 @@
 # Cython declarations for websocket_connection.py (see duplex/protocol/connection.pxd).
 
 from duplex.asyncio.dispatch cimport CallbackRunner
-from duplex.asyncio.websocket_protocol cimport WebSocketProtocol
+from duplex.asyncio.websocket_protocol cimport DirectHandler, WebSocketProtocol
 
 
-cdef class WebSocketConnection:
+cdef class WebSocketConnection(DirectHandler):
     cdef public object id
     cdef public object wss
     cdef public object handler
@@ -23,6 +23,11 @@ cdef class WebSocketConnection:
     cdef public object _on_error
     cdef public CallbackRunner runner
     cdef object __weakref__
+
+    cpdef on_open(self, WebSocketProtocol ws)
+    cpdef on_message(self, WebSocketProtocol ws, data)
+    cpdef on_error(self, WebSocketProtocol ws, error)
+    cpdef on_close(self, WebSocketProtocol ws, code, reason)
 
 
 cdef tuple _encode_for_send(message)

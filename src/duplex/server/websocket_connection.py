@@ -19,6 +19,7 @@ from typing import Any
 
 from ..asyncio.dispatch import CallbackRunner, FollowUp
 from ..asyncio.websocket_protocol import (
+    DirectHandler,
     KeepaliveTimeout,
     SendBufferFull,
     State,
@@ -102,13 +103,13 @@ def _encode_for_send(message: Any) -> tuple[bytes, bool]:
     return encode_message(message)
 
 
-class WebSocketConnection:
+class WebSocketConnection(DirectHandler):
     """One open WebSocket connection of a ``WebSocketServer`` (4D.WebSocketConnection).
 
     Made by its server, which gives it what it needs: the loop and its thread, the ``dataType``, the
     worker, and a callback for when it closes. It is the engine's handler of its connection
-    (``duplex.asyncio.websocket_protocol.WebSocketHandler``), so a message goes from the transport to
-    the user's ``onMessage`` with no adapter in between.
+    (a ``duplex.asyncio.websocket_protocol.DirectHandler``), so a message goes from the transport to
+    the user's ``onMessage`` with no adapter in between, through C where compiled.
 
     Attributes:
         id: a number unique in the process.
@@ -290,7 +291,12 @@ class WebSocketConnection:
                     ErrorCode.INVALID_JSON, f"message is not valid JSON (dataType is 'object'): {exc}", exc
                 )
                 return
-        self.runner.run(self._on_message, (self, MessageEvent(type="message", data=value)))
+        # Made empty, then filled: keyword arguments cost more to pass than the dict itself (~400
+        # instructions a message, compiled).
+        event = MessageEvent()
+        event["type"] = "message"
+        event["data"] = value
+        self.runner.run(self._on_message, (self, event))
 
     def _invalid(self, code: ErrorCode, message: str, exception: BaseException) -> None:
         self.report(code, message, exception)

@@ -10,6 +10,26 @@
 #include <stdint.h>
 #include <string.h>
 
+/* out[i] = in[i] ^ key[i % 4] for n bytes, 8 at a time. memcpy keeps the loads and stores
+ * alignment-safe; compilers turn them into plain moves. */
+static void
+xor_mask(const unsigned char *in, unsigned char *out, Py_ssize_t n, const unsigned char *k)
+{
+    Py_ssize_t i = 0;
+    uint32_t k32;
+    memcpy(&k32, k, 4);
+    uint64_t k64 = ((uint64_t)k32 << 32) | k32;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t word;
+        memcpy(&word, in + i, 8);
+        word ^= k64;
+        memcpy(out + i, &word, 8);
+    }
+    for (; i < n; i++) {
+        out[i] = in[i] ^ k[i & 3];
+    }
+}
+
 static PyObject *
 unmask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -33,23 +53,8 @@ unmask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *result = PyBytes_FromStringAndSize(NULL, data.len);
     if (result != NULL) {
-        const unsigned char *in = (const unsigned char *)data.buf;
-        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
-        const unsigned char *k = (const unsigned char *)key.buf;
-        Py_ssize_t n = data.len, i = 0;
-        uint32_t k32;
-        memcpy(&k32, k, 4);
-        uint64_t k64 = ((uint64_t)k32 << 32) | k32;
-        /* memcpy keeps the loads and stores alignment-safe; compilers turn them into plain moves. */
-        for (; i + 8 <= n; i += 8) {
-            uint64_t word;
-            memcpy(&word, in + i, 8);
-            word ^= k64;
-            memcpy(out + i, &word, 8);
-        }
-        for (; i < n; i++) {
-            out[i] = in[i] ^ k[i & 3];
-        }
+        xor_mask((const unsigned char *)data.buf, (unsigned char *)PyBytes_AS_STRING(result), data.len,
+                 (const unsigned char *)key.buf);
     }
     PyBuffer_Release(&data);
     PyBuffer_Release(&key);
@@ -80,23 +85,10 @@ unmask_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     const unsigned char *k = (const unsigned char *)frame.buf + offset;
-    const unsigned char *in = k + 4;
-    Py_ssize_t n = frame.len - offset - 4, i = 0;
+    Py_ssize_t n = frame.len - offset - 4;
     PyObject *result = PyBytes_FromStringAndSize(NULL, n);
     if (result != NULL) {
-        unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
-        uint32_t k32;
-        memcpy(&k32, k, 4);
-        uint64_t k64 = ((uint64_t)k32 << 32) | k32;
-        for (; i + 8 <= n; i += 8) {
-            uint64_t word;
-            memcpy(&word, in + i, 8);
-            word ^= k64;
-            memcpy(out + i, &word, 8);
-        }
-        for (; i < n; i++) {
-            out[i] = in[i] ^ k[i & 3];
-        }
+        xor_mask(k + 4, (unsigned char *)PyBytes_AS_STRING(result), n, k);
     }
     PyBuffer_Release(&frame);
     return result;

@@ -195,7 +195,11 @@ class WebSocketConnection(DirectHandler):
         Raises:
             TypeError: the message cannot be sent (not text, bytes or JSON-serialisable).
         """
-        payload, text = _encode_for_send(message)
+        if type(message) is bytes:  # the echo of a binary message: no tuple to make and unpack
+            payload = message
+            text = False
+        else:
+            payload, text = _encode_for_send(message)
         protocol = self._protocol
         if protocol.connection.state is not _OPEN:
             return False

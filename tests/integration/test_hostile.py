@@ -350,6 +350,24 @@ def test_fragmented_message_over_the_limit_is_1009(make_server: Callable[..., An
         assert_still_serving(server)
 
 
+def test_a_flood_of_empty_fragments_is_1009(make_server: Callable[..., Any]) -> None:
+    """Empty continuation frames cost nothing against the size limit; their number is bounded
+    (262,160 at the default limit of 16 MiB + 1 KiB). Before the bound, 6,000,000 of them took
+    504 MiB."""
+    empty = frame(OP_CONTINUATION, b"", fin=False)
+    endpoints = {"/echo": lambda request, offer: Accept(Echo())}
+    with make_server(endpoints=endpoints) as server, raw_connection(server) as sock:
+        handshake(sock)
+        sock.sendall(frame(OP_BINARY, b"A", fin=False))
+        for _ in range(300):  # 300,000 fragments, over the bound, in 6 MB
+            try:
+                sock.sendall(empty * 1000)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        assert read_until_eof(sock) == close_frame(1009)
+        assert_still_serving(server)
+
+
 def deflate(data: bytes) -> bytes:
     """``data`` as one permessage-deflate message payload (fresh context, sync tail stripped)."""
     compressor = zlib.compressobj(6, zlib.DEFLATED, -15)

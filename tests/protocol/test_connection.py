@@ -543,6 +543,33 @@ def test_64_bit_length_over_the_limit_is_refused_before_the_mask_arrives() -> No
     assert len(connection._buffer) == 0
 
 
+def test_fragments_of_one_message_are_bounded() -> None:
+    """At most ``max_fragments`` frames per message (1,024 here: 64 KiB // 64), empty ones included."""
+    connection = Connection(max_message_size=64 * 1024)
+    assert connection.max_fragments == 1024
+    empty = client_frame(OP_CONTINUATION, b"", fin=False)
+    events = connection.receive_data(client_frame(OP_BINARY, b"A", fin=False) + empty * 1022)
+    assert events == []
+    events = connection.receive_data(client_frame(OP_CONTINUATION, b"B"))  # the 1,024th: accepted
+    assert events == [BinaryMessage(b"AB")]
+    events = connection.receive_data(client_frame(OP_TEXT, b"", fin=False) + empty * 1023)
+    assert events == []
+    events = connection.receive_data(empty)
+    assert failed(events, 1009, PayloadTooBig)
+    last = events[-1]
+    assert isinstance(last, ConnectionFailed) and "more than 1024 fragments" in str(last.error)
+    assert connection.data_to_send() == CLOSE_1009
+
+
+def test_the_fragment_bound_scales_with_the_size_limit() -> None:
+    """A message at the limit may come in 64-byte fragments; one of up to 1,024 bytes, byte by byte."""
+    assert Connection().max_fragments == Connection().max_message_size // 64
+    connection = Connection(max_message_size=1000)
+    data = client_frame(OP_BINARY, b"x", fin=False) + client_frame(OP_CONTINUATION, b"y", fin=False) * 998
+    events = connection.receive_data(data + client_frame(OP_CONTINUATION, b"z"))
+    assert events == [BinaryMessage(b"x" + b"y" * 998 + b"z")]
+
+
 def test_16_bit_length_over_the_limit_fails_1009() -> None:
     assert_fails(b"\x81\xfe\x00\xc9", CLOSE_1009, 1009, PayloadTooBig, Connection(max_message_size=200))
 

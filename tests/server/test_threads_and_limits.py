@@ -8,6 +8,7 @@ silent peers are raw sockets that complete the handshake and then never read or 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import struct
 import threading
@@ -191,6 +192,47 @@ def test_broadcast_from_a_thread(web: duplex.WebServer, message: Any, expected: 
             received = client.recv(timeout=TIMEOUT)
             assert type(received) is type(expected)
             assert received == expected
+
+
+def broadcast_until(
+    wss: duplex.WebSocketServer, going: threading.Event, failures: list[BaseException]
+) -> None:
+    """Broadcast while ``going`` is set, as a busy producer thread would; collects what it raises."""
+    try:
+        while going.is_set():
+            wss.broadcast("x" * 100)
+            time.sleep(0.0005)
+    except BaseException as exc:
+        failures.append(exc)
+
+
+def test_broadcast_from_threads_while_the_web_server_stops(caplog: pytest.LogCaptureFixture) -> None:
+    """``broadcast()`` is safe from any thread: racing ``stop()`` it returns quietly, as ``send()``
+    does, and nothing is logged (before issue 9's broadcast batch, a callback queued by a thread
+    could run after the stop and log "the web server is not running")."""
+    failures: list[BaseException] = []
+    caplog.set_level(logging.WARNING)
+    for _ in range(20):
+        recorder = Recorder()
+        with running_web_server() as web:
+            wss = start_wss(web, recorder)
+            with client_of(web, max_queue=None), client_of(web, max_queue=None):  # they read it all
+                recorder.wait_for("open", 2)
+                going = threading.Event()
+                going.set()
+                threads = [
+                    threading.Thread(target=broadcast_until, args=(wss, going, failures)) for _ in range(8)
+                ]
+                for thread in threads:
+                    thread.start()
+                time.sleep(0.01)
+                web.stop()
+                time.sleep(0.01)  # broadcasts after the stop too
+                going.clear()
+                for thread in threads:
+                    thread.join(TIMEOUT)
+    assert failures == []
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
 
 
 def test_broadcast_exclude_one_and_several(web: duplex.WebServer) -> None:

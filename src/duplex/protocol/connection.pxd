@@ -4,6 +4,7 @@
 
 cdef class Connection:
     cdef public object max_message_size
+    cdef public object max_fragments
     cdef public object deflate
     cdef public object state
     cdef public object _state_lock
@@ -22,6 +23,7 @@ cdef class Connection:
     cdef public object _message_opcode
     cdef public bint _message_compressed
     cdef public object _message_size
+    cdef public object _message_fragments
     cdef public list _text_parts
     cdef public list _binary_parts
     cdef public object _utf8

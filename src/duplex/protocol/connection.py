@@ -69,6 +69,14 @@ _unpack_long = struct.Struct("!Q").unpack_from
 # 64 KiB, plus framing); allow that much on top of the budget for a compressed frame's payload.
 _DEFLATE_SLACK = 1024
 
+# A message may come in as many fragments as it likes, within a bound: empty continuation frames
+# cost nothing against max_message_size, so without one, 6,000,000 of them (36 MB on the wire) kept
+# a 1-byte message going and took 504 MiB. The bound lets any message up to max_message_size arrive
+# in fragments of 64 bytes on average (Autobahn's 9.x cases use 64-byte fragments), and any message
+# of up to 1,024 bytes arrive one byte per fragment.
+_MIN_FRAGMENT_LIMIT = 1024
+_FRAGMENT_SIZE_FOR_LIMIT = 64
+
 
 # The 2-byte headers of unfragmented, uncompressed text and binary frames with a 7-bit length,
 # built once: a table lookup instead of a struct.pack per small message.
@@ -107,6 +115,8 @@ class Connection:
         if max_message_size <= 0:
             raise ValueError("max_message_size must be a positive number of bytes")
         self.max_message_size = max_message_size
+        #: the most frames one message may be split into; more fails the connection with 1009
+        self.max_fragments = max(_MIN_FRAGMENT_LIMIT, max_message_size // _FRAGMENT_SIZE_FOR_LIMIT)
         self.deflate = deflate
         self.state = _OPEN
         # The two transitions another thread can race: start_closing() (the application closes from
@@ -135,6 +145,7 @@ class Connection:
         self._message_opcode: int | None = None
         self._message_compressed = False
         self._message_size = 0
+        self._message_fragments = 0
         self._text_parts: list[str] = []
         self._binary_parts: list[bytes] = []
         self._utf8: Utf8Decoder | None = None
@@ -331,12 +342,16 @@ class Connection:
             if rsv1:
                 raise WebSocketError("RSV1 set on a continuation frame (RFC 7692 section 6.1)")
             compressed = self._message_compressed
+            self._message_fragments += 1
+            if self._message_fragments > self.max_fragments:
+                raise PayloadTooBig(f"message split into more than {self.max_fragments} fragments")
         else:
             if self._message_opcode is not None:
                 raise WebSocketError("new data frame before the previous message's last fragment")
             if rsv1 and self.deflate is None:
                 raise WebSocketError("RSV1 set but permessage-deflate was not negotiated")
             compressed = bool(rsv1)
+            self._message_fragments = 1
             # A new message: its budget starts whole.
             if length > self.max_message_size + (_DEFLATE_SLACK if compressed else 0):
                 raise PayloadTooBig(f"message of {length} bytes over the limit of {self.max_message_size}")
@@ -367,8 +382,10 @@ class Connection:
             raise PayloadTooBig(f"message over the limit of {self.max_message_size} bytes")
         if self._message_opcode == OP_TEXT:
             assert self._utf8 is not None
-            self._text_parts.append(self._utf8.decode(payload, bool(fin)))
-        else:
+            text = self._utf8.decode(payload, bool(fin))
+            if text:
+                self._text_parts.append(text)
+        elif payload:  # empty fragments are counted (max_fragments), not kept
             self._binary_parts.append(payload)
         if not fin:
             return None

@@ -42,6 +42,7 @@ class Sink:
     def __init__(self, name: str, log: list[tuple[str, bytes]], accept: bool = True) -> None:
         self.name = name
         self.writes: list[bytes] = []
+        self.messages: list[list[bytes]] = []  # the frames of each send_frames() call
         self._log = log
         self._accept = accept
 
@@ -49,6 +50,13 @@ class Sink:
         self.writes.append(frame)
         self._log.append((self.name, frame))
         return self._accept
+
+    def send_frames(self, frames: list[bytes], joined: bytes | None = None) -> bool:
+        """Several frames, one message each (the sink's limit applies to each): one write."""
+        assert len(frames) > 1
+        assert joined is None or joined == b"".join(frames)
+        self.messages.append(list(frames))
+        return self.send_frame(b"".join(frames) if joined is None else joined)
 
 
 @pytest.fixture
@@ -98,8 +106,10 @@ def test_a_burst_is_one_write_per_recipient_in_order(loop: asyncio.AbstractEvent
 
     run(loop, main())
     assert [sink.writes for sink in recipients.values()] == [[b"".join(frames)]] * 3
-    # One audience and no exclusions: every connection is handed the same joined bytes.
+    # One audience and no exclusions: every connection is handed the same joined bytes, and the
+    # frames one by one, so that its send buffer limit is applied to each message.
     assert recipients[1].writes[0] is recipients[3].writes[0]
+    assert [sink.messages for sink in recipients.values()] == [[frames]] * 3
 
 
 def test_excluded_recipients_miss_only_that_frame(loop: asyncio.AbstractEventLoop) -> None:
@@ -117,6 +127,7 @@ def test_excluded_recipients_miss_only_that_frame(loop: asyncio.AbstractEventLoo
     assert recipients[1].writes == [b"ABD"]
     assert recipients[2].writes == [b"ACD"]
     assert recipients[3].writes == [b"ABD"]
+    assert recipients[2].messages == [[b"A", b"C", b"D"]]
 
 
 def test_two_audiences_in_one_batch_keep_each_recipients_order(loop: asyncio.AbstractEventLoop) -> None:

@@ -544,6 +544,84 @@ def test_broadcast_drops_for_a_slow_client_only(web: duplex.WebServer) -> None:
         slow.close()
 
 
+BURST = 200  # 200 x 64 KiB = 12.5 MiB in one loop iteration, 50 times the limit
+
+
+def broadcast_burst(web: duplex.WebServer, wss: duplex.WebSocketServer, exclude: Any = None) -> None:
+    """``BURST`` broadcasts from one callback on the loop: they are written together at its end."""
+
+    def burst() -> None:
+        for index in range(BURST):
+            wss.broadcast(numbered_chunk(index), exclude=exclude)
+
+    web.call_in_loop(burst)
+
+
+def test_a_broadcast_burst_keeps_the_limit_drop_policy(web: duplex.WebServer) -> None:
+    """A burst is held to ``sendBufferLimit`` frame by frame, as ``send()`` is: before, the burst
+    went out joined, 12.5 MiB into a silent client's buffer (50 times the limit)."""
+    recorder = Recorder()
+    wss = start_wss(web, recorder, sendBufferLimit=LIMIT, backpressure="drop")
+    slow = silent_reader(web)
+    try:
+        ws = recorder.wait_open()
+        broadcast_burst(web, wss)
+        assert recorder.wait_for("error", 10)
+        assert ws.bufferedAmount <= LIMIT
+        assert ws.status == "Connected"
+        time.sleep(QUIET)
+        dropped = error_codes(recorder)
+        assert set(dropped) == {duplex.ErrorCode.SEND_BUFFER_FULL_DROPPED}
+        assert len(dropped) == ws.dropped_messages >= BURST - LIMIT // CHUNK
+        # What went out: whole messages, in order, from the first.
+        indexes = []
+        while True:
+            try:
+                _fin, opcode, payload = slow.read_frame(timeout=0.5)
+            except TimeoutError:
+                break
+            (index,) = struct.unpack("!I", payload[:4])
+            assert (opcode, payload) == (OP_BINARY, numbered_chunk(index))
+            indexes.append(index)
+        assert indexes == list(range(len(indexes))) and 0 < len(indexes) <= BURST - len(dropped)
+    finally:
+        slow.close()
+
+
+def test_a_broadcast_burst_keeps_the_limit_close_policy(web: duplex.WebServer) -> None:
+    recorder = Recorder()
+    wss = start_wss(web, recorder, sendBufferLimit=LIMIT, backpressure="close", closeTimeout=0.5)
+    slow = silent_reader(web)
+    try:
+        ws = recorder.wait_open()
+        broadcast_burst(web, wss)
+        recorder.wait_for("terminate", timeout=TIMEOUT)
+        assert error_codes(recorder) == [duplex.ErrorCode.SEND_BUFFER_FULL_CLOSED]
+        assert ws.status == "Closed"
+    finally:
+        slow.close()
+
+
+def test_a_broadcast_burst_with_exclude_keeps_the_limit_for_each_client(web: duplex.WebServer) -> None:
+    """With ``exclude`` each client gets its own share of the burst: each is held to the limit
+    (before: every silent client held its own joined copy, 20 of them +195 MiB)."""
+    recorder = Recorder()
+    wss = start_wss(web, recorder, sendBufferLimit=LIMIT, backpressure="drop")
+    clients = [silent_reader(web) for _ in range(5)]
+    try:
+        connections = [call.ws for call in recorder.wait_for("open", 5)]
+        broadcast_burst(web, wss, exclude=connections[0])
+        assert wait_until(lambda: len(recorder.of("error")) >= 4 * (BURST - LIMIT // CHUNK))
+        assert connections[0].dropped_messages == 0
+        for ws in connections[1:]:
+            assert ws.bufferedAmount <= LIMIT
+            assert ws.dropped_messages >= BURST - LIMIT // CHUNK
+            assert ws.status == "Connected"
+    finally:
+        for client in clients:
+            client.close()
+
+
 # -- keepalive --------------------------------------------------------------------------------------
 
 

@@ -28,6 +28,10 @@ class FrameSink(Protocol):
         """Write prebuilt frames, with the connection's send buffer policy; False if not sent."""
         ...
 
+    def send_frames(self, frames: list[bytes], joined: bytes | None = None) -> bool:
+        """Write prebuilt frames, one message each, the send buffer policy applied to each."""
+        ...
+
 
 class BroadcastBatch:
     """The broadcast frames of the current loop iteration, waiting to be written.
@@ -67,10 +71,16 @@ class BroadcastBatch:
                 break
         if shared:
             # The common case, one audience and no exclusions: every connection gets the same
-            # bytes, joined once.
-            data = entries[0][0] if len(entries) == 1 else b"".join([entry[0] for entry in entries])
+            # bytes, joined once. Each frame stays one message to the send buffer limit.
+            if len(entries) == 1:
+                frame = entries[0][0]
+                for connection in list(recipients.values()):
+                    connection.send_frame(frame)
+                return
+            frames = [entry[0] for entry in entries]
+            joined = b"".join(frames)
             for connection in list(recipients.values()):
-                connection.send_frame(data)
+                connection.send_frames(frames, joined)
             return
         # Several audiences or exclusions: gather each connection's frames, in order, then write
         # each connection's share in one go. Keys say who is excluded; the connection objects
@@ -80,10 +90,15 @@ class BroadcastBatch:
             for key, connection in list(audience.items()):
                 if key in excluded:
                     continue
-                frames = shares.get(connection)
-                if frames is None:
+                share = shares.get(connection)
+                if share is None:
                     shares[connection] = [frame]
                 else:
-                    frames.append(frame)
+                    share.append(frame)
+        # Not joined: connections share the frame objects (20 slow clients each holding its own
+        # joined copy of a burst took 195 MiB).
         for connection, frames in shares.items():
-            connection.send_frame(frames[0] if len(frames) == 1 else b"".join(frames))
+            if len(frames) == 1:
+                connection.send_frame(frames[0])
+            else:
+                connection.send_frames(frames)

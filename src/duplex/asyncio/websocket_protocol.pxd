@@ -40,6 +40,7 @@ cdef class WebSocketProtocol:
 
     cpdef bint send_message(self, payload, bint text)
     cpdef bint send_frame(self, frame)
+    cpdef bint send_frames(self, list frames, joined=*)
     # Called between the layers and on the close path: direct C calls rather than Python ones.
     cpdef close(self, code=*, reason=*)
     cpdef abort(self)

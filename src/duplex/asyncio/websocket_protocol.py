@@ -31,6 +31,7 @@ import os
 from typing import Protocol, cast
 
 from ..protocol.connection import DEFAULT_MAX_MESSAGE_SIZE, Connection, State
+from ..protocol.deflate import DeflateSettings
 from ..protocol.events import BinaryMessage, CloseReceived, ConnectionFailed, Ping, Pong, TextMessage
 from ..protocol.exceptions import WebSocketError
 from ..protocol.frames import OP_BINARY, OP_TEXT, build_frame, is_valid_close_code
@@ -107,11 +108,16 @@ class SendBufferFull(Exception):
         self.dropped_so_far = dropped_so_far
 
 
+_DEFAULT_DEFLATE = DeflateSettings()
+
+
 class WebSocketSettings:
     """The limits and timers of a connection, made once per endpoint and shared by its connections.
 
     Args:
-        compression: whether to agree to permessage-deflate when the client offers it.
+        compression: whether to agree to permessage-deflate when the client offers it, and how:
+            True for the default :class:`~duplex.protocol.deflate.DeflateSettings`, or such settings.
+            Kept as the settings, or None when off.
         max_message_size: the largest message accepted, in bytes after decompression (1009 above).
         close_timeout: seconds to wait for the peer's close frame (and for the TCP close) before
             dropping the connection.
@@ -138,7 +144,7 @@ class WebSocketSettings:
 
     def __init__(
         self,
-        compression: bool = True,
+        compression: bool | DeflateSettings = True,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         close_timeout: float = 10.0,
         ping_interval: float | None = None,
@@ -150,7 +156,11 @@ class WebSocketSettings:
             raise ValueError(f"backpressure must be 'close' or 'drop', got {backpressure!r}")
         if max_message_size <= 0:
             raise ValueError("max_message_size must be a positive number of bytes")
-        self.compression = compression
+        self.compression: DeflateSettings | None = (
+            compression
+            if isinstance(compression, DeflateSettings)
+            else (_DEFAULT_DEFLATE if compression else None)
+        )
         self.max_message_size = max_message_size
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
@@ -392,10 +402,9 @@ class WebSocketProtocol:
     def send(self, data: str | bytes | bytearray | memoryview) -> bool:
         """Send one message: text for ``str``, binary otherwise. False if the connection is not open
         (or the message was dropped at the send buffer limit)."""
-        kind = type(data)
-        if kind is bytes:  # no bytes(data): calling the type costs ~900 instructions, even for bytes
+        if type(data) is bytes:  # no bytes(data): calling the type costs ~900 instructions, even for bytes
             return self.send_message(data, False)
-        if kind is str or isinstance(data, str):
+        if isinstance(data, str):
             return self.send_message(data.encode(), True)
         return self.send_message(bytes(data), False)
 
@@ -457,6 +466,59 @@ class WebSocketProtocol:
                 return self._buffer_full(len(frame), queued, limit)
         transport.write(frame)
         return True
+
+    def send_frames(self, frames: list[bytes], joined: bytes | None = None) -> bool:
+        """Write several prebuilt message frames, one message each (a broadcast burst), in order.
+
+        The send buffer limit holds for each frame as if it were sent on its own: a frame goes out
+        while nothing is queued or it fits under the limit with what is queued (the frames before it
+        included); one that does not fit is dropped or closes the connection, per the policy.
+        ``joined``: the frames already joined by the caller (shared by many connections), written
+        in one go when they all fit; otherwise they are handed to the transport as they are, so
+        connections behind on the same burst share its frames instead of each holding a copy.
+        Returns False if anything was refused.
+        """
+        transport = self.transport
+        connection = self.connection
+        if transport is None or connection.state is _CLOSED or connection.close_sent:
+            return False
+        if self._broadcasts.pending:
+            self._broadcasts.flush()
+        limit = self.send_buffer_limit
+        queued = 0
+        if limit is not None:
+            queued = transport.get_write_buffer_size()
+            total = len(joined) if joined is not None else sum([len(frame) for frame in frames])
+            if queued + total > limit and (queued or len(frames) > 1):
+                return self._send_frames_over_limit(transport, frames, queued, limit)
+        if joined is not None:
+            transport.write(joined)
+        else:
+            transport.writelines(frames)
+        return True
+
+    def _send_frames_over_limit(
+        self, transport: asyncio.Transport, frames: list[bytes], queued: int, limit: int
+    ) -> bool:
+        # A burst that does not fit whole: judged frame by frame, as send() would judge each.
+        accepted: list[bytes] = []
+        refused = 0  # the size of the first frame that did not fit, the policy "close" closes on it
+        for frame in frames:
+            size = len(frame)
+            if queued and queued + size > limit:
+                if not self._drop_when_full:
+                    refused = size
+                    break  # nothing after it goes out either
+                self.dropped_messages += 1
+                self._report_error(SendBufferFull(size, queued, limit, True, self.dropped_messages))
+                continue
+            accepted.append(frame)
+            queued += size
+        if accepted:
+            transport.writelines(accepted)
+        if refused:
+            return self._buffer_full(refused, queued, limit)
+        return len(accepted) == len(frames)
 
     def ping(self, payload: bytes = b"") -> bool:
         """Send a ping (at most 125 bytes); False if the connection is not open."""

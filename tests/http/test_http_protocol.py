@@ -7,17 +7,20 @@ keep-alive, pipelining and closing.
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loop_server import LoopServer
 from support import RunningServer
 
 TIMEOUT = 5.0
@@ -489,3 +492,217 @@ def test_pipelining_client_that_does_not_read_cannot_fill_the_server(site: Runni
             response = http.read_response()
             assert response.status == 206
             assert response.body == data[index : index + window]
+
+
+# -- clients that half-close or stop reading (under both event loops) -----------------------------
+
+HUGE_SIZE = 64 * 1024 * 1024  # far more than the socket buffers of both ends hold
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+def open_count(path: Path) -> int:
+    """How many of this process's file descriptors (the server's included) have ``path`` open."""
+    count = 0
+    for descriptor in os.listdir("/proc/self/fd"):
+        with suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{descriptor}") == str(path):
+                count += 1
+    return count
+
+
+def held(running: LoopServer) -> int:
+    """How many HTTP connections the server holds."""
+    return int(running.call(lambda: len(running.server.http_connections)))
+
+
+def deaf_client(running: LoopServer, request: bytes, *, tls: bool = False) -> socket.socket:
+    """A client that sends ``request`` and then never reads (a small receive buffer, set before
+    connecting so the kernel does not grow it), over TLS if ``tls``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    sock.settimeout(TIMEOUT)
+    sock.connect(("127.0.0.1", running.tls_port if tls else running.port))
+    if tls:
+        sock = running.client_ssl.wrap_socket(sock, server_hostname="localhost")
+    sock.sendall(request)
+    return sock
+
+
+def problems(running: LoopServer, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the server reported: loop exception handler calls and log lines at WARNING or above."""
+    return [str(context.get("message")) for context in running.errors] + [
+        f"{record.name}: {record.getMessage()}"
+        for record in caplog.records
+        if record.levelno >= logging.WARNING
+    ]
+
+
+def test_tls_client_ending_its_session_politely_gets_close_notify_and_no_error(
+    serve_on: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """curl and browsers end a TLS session with close_notify: the server answers with its own and
+    closes, logging nothing (it used to log an ERROR with an AttributeError traceback for
+    eof_received and drop the connection without close_notify)."""
+    with caplog.at_level(logging.WARNING), serve_on() as running:
+        raw = socket.create_connection(("127.0.0.1", running.tls_port), timeout=TIMEOUT)
+        with running.client_ssl.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            received = b""
+            while not received.endswith(INDEX):
+                chunk = tls.recv(65536)
+                assert chunk, f"closed before the whole response: {received!r}"
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+            plain = tls.unwrap()  # sends close_notify, returns once the server's has arrived
+            assert plain.recv(1) == b""  # and then the server closes the TCP connection
+        wait_until(lambda: held(running) == 0, "the server forgets the connection")
+    assert problems(running, caplog) == []
+
+
+def test_half_closed_client_gets_the_answers_to_every_request_it_sent(
+    serve_on: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client may send its requests and shut down its sending side (FIN) before reading: every
+    request it sent is answered in full, a streamed file included, then the server closes."""
+    data = random.Random(3).randbytes(BIG_SIZE)
+    with caplog.at_level(logging.WARNING), serve_on() as running:
+        (running.root / "small.txt").write_bytes(SMALL)
+        (running.root / "big.bin").write_bytes(data)
+        with client(running) as http:
+            http.send(
+                b"GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                b"GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            )
+            http.sock.shutdown(socket.SHUT_WR)
+            time.sleep(0.2)  # let the FIN reach the server while the big file is still being sent
+            assert http.read_response().body == SMALL
+            assert http.read_response().body == data
+            assert http.read_response().body == SMALL
+            http.assert_closed()
+        wait_until(lambda: held(running) == 0, "the server forgets the connection")
+    assert problems(running, caplog) == []
+
+
+def test_half_closed_client_that_reads_late_gets_a_paused_pipeline_answered(
+    serve_on: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """FIN behind pipelined requests whose answers wait for the client to read (the server stopped
+    answering while its buffer is full): once the client reads, every answer comes, then the close."""
+    count = 40
+    window = 256 * 1024
+    data = random.Random(5).randbytes(count + window)
+    requests = b"".join(
+        f"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes={index}-{index + window - 1}\r\n\r\n".encode()
+        for index in range(count)
+    )
+    with caplog.at_level(logging.WARNING), serve_on() as running:
+        (running.root / "big.bin").write_bytes(data)
+        with client(running) as http:
+            http.send(requests)
+            http.sock.shutdown(socket.SHUT_WR)
+            time.sleep(0.5)
+            for index in range(count):
+                response = http.read_response()
+                assert response.status == 206
+                assert response.body == data[index : index + window]
+            http.assert_closed()
+    assert problems(running, caplog) == []
+
+
+def test_half_close_in_the_middle_of_a_request_closes_at_once_without_an_error(
+    serve_on: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request cut off by FIN can never be completed: the connection closes at once (not after
+    the request timeout), with no answer and nothing logged."""
+    with caplog.at_level(logging.WARNING), serve_on(request_timeout=30.0) as running, client(running) as http:
+        http.send(b"GET / HTTP/1.1\r\nHost: 127.")
+        http.sock.shutdown(socket.SHUT_WR)
+        http.assert_closed()  # within the client's TIMEOUT, far below the request timeout
+    assert problems(running, caplog) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads the open files from /proc")
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_client_that_stops_reading_a_streamed_file_is_dropped_and_the_file_closed(
+    serve_on: Callable[..., Any], tls: bool
+) -> None:
+    """A client that asks for a large file and never reads used to hold its connection and the
+    open file for ever: after ``send_timeout`` seconds without taking a byte it is dropped."""
+    with serve_on(send_timeout=2.0) as running:
+        path = running.root / "huge.bin"
+        with open(path, "wb") as file:
+            file.truncate(HUGE_SIZE)  # sparse: no disk space spent
+        with deaf_client(running, b"GET /huge.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", tls=tls):
+            wait_until(lambda: open_count(path) == 1, "the server opens the file to stream it")
+            assert held(running) == 1
+            wait_until(lambda: held(running) == 0, "the server drops the client that does not read")
+            wait_until(lambda: open_count(path) == 0, "the server closes the file")
+
+
+def test_client_that_stops_reading_pipelined_answers_is_dropped(serve_on: Callable[..., Any]) -> None:
+    """Pipelined requests whose answers back up: the server stops answering, and after
+    ``send_timeout`` seconds without the client taking a byte, drops it (it used to wait for ever)."""
+    window = 256 * 1024
+    requests = b"".join(
+        f"GET /huge.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes={index * window}-{(index + 1) * window - 1}\r\n\r\n".encode()
+        for index in range(100)
+    )
+    with serve_on(send_timeout=1.0) as running:
+        with open(running.root / "huge.bin", "wb") as file:
+            file.truncate(HUGE_SIZE)
+        with deaf_client(running, requests):
+            wait_until(lambda: held(running) == 0, "the server drops the client that does not read")
+
+
+def test_closing_connection_to_a_client_that_does_not_read_is_dropped(serve_on: Callable[..., Any]) -> None:
+    """A connection closing after its last answer (Connection: close) waits for the answer to be
+    flushed; a client that never reads it is dropped after ``send_timeout`` (it used to wait for ever)."""
+    window = 256 * 1024
+    requests = b"".join(
+        f"GET /huge.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes={index * window}-{(index + 1) * window - 1}\r\n"
+        f"{'Connection: close' if index == 23 else 'X-Index: ' + str(index)}\r\n\r\n".encode()
+        for index in range(24)
+    )
+    with serve_on(send_timeout=1.0) as running:
+        with open(running.root / "huge.bin", "wb") as file:
+            file.truncate(HUGE_SIZE)
+        with deaf_client(running, requests):
+            wait_until(lambda: held(running) == 0, "the server drops the client that does not read")
+
+
+def test_slow_but_steady_reader_is_not_cut_off(serve_on: Callable[..., Any]) -> None:
+    """``send_timeout`` is the time without the client taking any byte, not the time to take a
+    whole buffer: a client that reads a little at a time gets the whole file, however long it takes."""
+    size = 12 * 1024 * 1024
+    data = random.Random(11).randbytes(size)
+    with serve_on(send_timeout=0.5) as running:
+        (running.root / "slow.bin").write_bytes(data)
+        with deaf_client(running, b"GET /slow.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as sock:
+            watched = 0
+            received = bytearray()
+            pause_at = 256 * 1024
+            started = time.monotonic()
+            while True:
+                chunk = sock.recv(65536)
+                assert chunk, f"the server closed after {len(received)} bytes"
+                received += chunk
+                head, separator, body = bytes(received).partition(b"\r\n\r\n")
+                if separator and len(body) == size:
+                    break
+                if len(received) >= pause_at:
+                    pause_at += 256 * 1024
+                    time.sleep(0.1)  # well under send_timeout each time, far over it in total
+                    watched += running.call(
+                        lambda: any(c._send_timer is not None for c in running.server.http_connections)
+                    )
+            assert head.startswith(b"HTTP/1.1 200 OK")
+            assert body == data
+            assert time.monotonic() - started > 2 * 0.5  # the transfer outlasted send_timeout
+            assert watched > 0  # and the send watch was armed during it

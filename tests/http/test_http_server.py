@@ -37,6 +37,7 @@ from duplex.asyncio.websocket_protocol import WebSocketProtocol
 from duplex.http import Accept, HttpConfig, HttpServer, Request
 from duplex.http.tls import load_certificate_folder
 from duplex.protocol.handshake import UpgradeOffer
+from loop_server import new_loop
 
 TIMEOUT = 5.0  # any single wait for the network
 SCENARIO_TIMEOUT = 30.0  # a whole test's conversation
@@ -201,6 +202,39 @@ def test_start_creates_the_broadcast_batch_of_the_running_loop() -> None:
             assert server.broadcasts.loop is asyncio.get_running_loop()
 
     run(scenario)
+
+
+def listen_backlog(sock: Any) -> int:
+    """The accept queue length the kernel gives a listening socket (Linux: TCP_INFO's tcpi_sacked
+    holds sk_max_ack_backlog for a listener)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    maximum: int = struct.unpack_from("=I", info, 28)[0]
+    return maximum
+
+
+def somaxconn() -> int:
+    with open("/proc/sys/net/core/somaxconn") as file:
+        return int(file.read())
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/sys/net/core/somaxconn"), reason="reads Linux's TCP_INFO")
+@pytest.mark.parametrize("backlog", [None, 1234])
+def test_the_backlog_reaches_both_listening_sockets(
+    loop_kind: str, tls_context: ssl.SSLContext, backlog: int | None
+) -> None:
+    """The accept queue is ``backlog`` long (2048 by default; asyncio's own default of 100 let a
+    connection storm overflow it), on the HTTP and the HTTPS port, under either loop."""
+    expected = min(2048 if backlog is None else backlog, somaxconn())
+    config = {} if backlog is None else {"backlog": backlog}
+
+    async def scenario() -> None:
+        async with serving(https_port=0, ssl_context=tls_context, **config) as server:
+            sockets = [sock for listener in server._servers for sock in listener.sockets]
+            assert len(sockets) == 2
+            assert [listen_backlog(sock) for sock in sockets] == [expected, expected]
+
+    with asyncio.Runner(loop_factory=lambda: new_loop(loop_kind)) as runner:
+        runner.run(asyncio.wait_for(scenario(), SCENARIO_TIMEOUT))
 
 
 def test_start_binds_both_ports_and_both_serve(

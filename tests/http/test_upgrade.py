@@ -34,6 +34,7 @@ from websockets.sync.client import ClientConnection, connect
 from duplex.asyncio.websocket_protocol import WebSocketProtocol
 from duplex.http import Accept, Refuse, Request
 from duplex.http import upgrade as upgrade_module
+from duplex.protocol.deflate import DeflateSettings
 from duplex.protocol.handshake import UpgradeOffer, select_subprotocol
 from support import RunningServer
 
@@ -224,8 +225,10 @@ def test_refuse_defaults_to_no_reason_and_no_headers() -> None:
 def test_the_module_offers_what_an_endpoint_needs() -> None:
     assert upgrade_module.UpgradeOffer is UpgradeOffer
     assert upgrade_module.select_subprotocol is select_subprotocol
+    assert upgrade_module.DeflateSettings is DeflateSettings
     assert set(upgrade_module.__all__) == {
         "Accept",
+        "DeflateSettings",
         "Refuse",
         "UpgradeEndpoint",
         "UpgradeOffer",

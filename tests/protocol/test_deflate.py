@@ -25,11 +25,16 @@ MIB = 1024 * 1024
     [
         ("permessage-deflate", "permessage-deflate", DeflateParameters()),
         ("permessage-deflate; client_max_window_bits", "permessage-deflate", DeflateParameters()),
-        ("permessage-deflate; client_no_context_takeover", "permessage-deflate", DeflateParameters()),
+        # The client's hint is echoed: the inflater can then go between messages.
+        (
+            "permessage-deflate; client_no_context_takeover",
+            "permessage-deflate; client_no_context_takeover",
+            DeflateParameters(client_no_context_takeover=True),
+        ),
         (
             "permessage-deflate; client_no_context_takeover; client_max_window_bits",
-            "permessage-deflate",
-            DeflateParameters(),
+            "permessage-deflate; client_no_context_takeover",
+            DeflateParameters(client_no_context_takeover=True),
         ),
         (
             "permessage-deflate; server_no_context_takeover",
@@ -44,9 +49,13 @@ MIB = 1024 * 1024
         (
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
             "server_max_window_bits=9; client_max_window_bits=10",
-            "permessage-deflate; server_no_context_takeover; server_max_window_bits=9; client_max_window_bits=10",
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+            "server_max_window_bits=9; client_max_window_bits=10",
             DeflateParameters(
-                server_no_context_takeover=True, server_max_window_bits=9, client_max_window_bits=10
+                server_no_context_takeover=True,
+                client_no_context_takeover=True,
+                server_max_window_bits=9,
+                client_max_window_bits=10,
             ),
         ),
         # Parameters in another order are answered in the RFC's order.
@@ -90,7 +99,10 @@ def test_negotiate_client_max_window_bits_value(bits: int) -> None:
     [
         # The Autobahn testsuite 13.x offers, as its fuzzing client sends them.
         ("permessage-deflate", "permessage-deflate"),
-        ("permessage-deflate; client_no_context_takeover; client_max_window_bits", "permessage-deflate"),
+        (
+            "permessage-deflate; client_no_context_takeover; client_max_window_bits",
+            "permessage-deflate; client_no_context_takeover",
+        ),
         ("permessage-deflate; server_max_window_bits=8", "permessage-deflate; server_max_window_bits=8"),
         ("permessage-deflate; server_max_window_bits=15", "permessage-deflate; server_max_window_bits=15"),
         (
@@ -155,16 +167,28 @@ def test_negotiate_client_window_limit() -> None:
         "permessage-deflate; client_max_window_bits=9",
         DeflateParameters(client_max_window_bits=9),
     )
-    # A client that did not offer client_max_window_bits is never sent it, and keeps a 15-bit window.
+    # A client that did not offer client_max_window_bits is never sent it and may use a 15-bit
+    # window; so that no larger inflater than asked for outlives a message, it is asked for no
+    # context takeover instead.
     assert negotiate(["permessage-deflate"], client_max_window_bits=10) == (
+        "permessage-deflate; client_no_context_takeover",
+        DeflateParameters(client_no_context_takeover=True),
+    )
+    # Unless the limit is 15: nothing to ask then.
+    assert negotiate(["permessage-deflate"], client_max_window_bits=15) == (
         "permessage-deflate",
         DeflateParameters(),
     )
 
 
-def test_negotiate_client_no_context_takeover_hint_is_not_agreed() -> None:
+def test_negotiate_echoes_the_client_no_context_takeover_hint() -> None:
+    # RFC 7692 section 7.1.1.2: the server may include it in the response, "to avoid taking over the
+    # LZ77 sliding window unnecessarily"; the client, having offered it, loses nothing.
     result = negotiate(["permessage-deflate; client_no_context_takeover"])
-    assert result == ("permessage-deflate", DeflateParameters(client_no_context_takeover=False))
+    assert result == (
+        "permessage-deflate; client_no_context_takeover",
+        DeflateParameters(client_no_context_takeover=True),
+    )
 
 
 @pytest.mark.parametrize(

@@ -191,6 +191,46 @@ def test_properties_have_the_4d_names(new_web: Callable[..., duplex.WebServer], 
         web.HTTPPort = 1  # type: ignore[misc]
 
 
+def test_send_timeout_and_backlog_default_and_reach_the_http_server(
+    new_web: Callable[..., duplex.WebServer],
+) -> None:
+    web = new_web()
+    assert web.sendTimeout == 30.0
+    assert web.backlog == 2048
+    assert web.start({"HTTPPort": 0, "send_timeout": 2.5, "backlog": 512})["success"] is True
+    assert (web.sendTimeout, web.send_timeout, web.backlog) == (2.5, 2.5, 512)
+    assert (web.http.config.send_timeout, web.http.config.backlog) == (2.5, 512)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"sendTimeout": 0}, "sendTimeout must be greater than 0, got 0"),
+        ({"sendTimeout": -1.5}, "sendTimeout must be greater than 0, got -1.5"),
+        ({"sendTimeout": "30"}, "sendTimeout must be a number, got '30'"),
+        ({"sendTimeout": None}, "sendTimeout must be a number, got None"),
+        ({"backlog": 0}, "backlog must be at least 1, got 0"),
+        ({"backlog": 100.0}, "backlog must be an integer, got 100.0"),
+        ({"backlog": True}, "backlog must be an integer, got True"),
+        (
+            {"backlog": 65536},
+            "backlog must be from 1 to 65535 (the kernel caps it further, at net.core.somaxconn on Linux), "
+            "got 65536",
+        ),
+    ],
+)
+def test_invalid_send_timeout_or_backlog_is_a_value_error(
+    new_web: Callable[..., duplex.WebServer], settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        duplex.WebServer(settings)
+    assert str(info.value) == message
+    web = new_web()
+    with pytest.raises(ValueError):
+        web.start({"HTTPPort": 0, **settings})
+    assert web.isRunning is False
+
+
 def test_stop_twice_is_harmless(new_web: Callable[..., duplex.WebServer]) -> None:
     web = new_web()
     web.stop()  # never started

@@ -5,6 +5,7 @@ answers, the request object, properties, ``terminate()``, and the section 7 admi
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import urllib.error
@@ -632,3 +633,84 @@ def test_snake_case_options_and_callbacks(
     assert recorder.wait("on_terminate") == (1000,)
     wss.terminate()
     recorder.wait("server.on_terminate")
+
+
+# -- logging ---------------------------------------------------------------------------------------
+
+
+def records(caplog: pytest.LogCaptureFixture, logger: str, level: int) -> list[str]:
+    return [
+        record.getMessage() for record in caplog.records if record.name == logger and record.levelno == level
+    ]
+
+
+def test_refused_handshakes_are_logged_with_path_and_address(
+    make_wss: Make, url: Url, refused: Any, caplog: pytest.LogCaptureFixture, eventually: Any
+) -> None:
+    """Every refusal of the 4D layer (the application's or a limit's) is one INFO line."""
+
+    def decide(wss: duplex.WebSocketServer, event: duplex.Event) -> None:
+        if event.request.query.get("who") == "taken":
+            raise duplex.Reject(409, "name taken")
+
+    caplog.set_level(logging.INFO, logger="duplex.connections")
+    make_wss({"path": "/ws"}, on_connection=decide)
+    make_wss({"path": "/strict", "origins": ["https://example.com"]})
+    assert refused(url("/ws?who=taken")).status == 409
+    assert refused(url("/ws?who=anyone")).status == 403
+    assert refused(url("/strict"), origin="https://evil.example").status == 403
+    assert eventually(lambda: len(records(caplog, "duplex.connections", logging.INFO)) == 3)
+    assert records(caplog, "duplex.connections", logging.INFO) == [
+        "handshake from 127.0.0.1 on /ws refused: 409 name taken",
+        "handshake from 127.0.0.1 on /ws refused: 403",
+        "handshake from 127.0.0.1 on /strict refused: 403 origin 'https://evil.example' is not allowed",
+    ]
+
+
+def test_an_async_refusal_is_logged(
+    make_wss: Make, url: Url, refused: Any, caplog: pytest.LogCaptureFixture, eventually: Any
+) -> None:
+    async def later(wss: duplex.WebSocketServer, event: duplex.Event) -> None:
+        await asyncio.sleep(0)
+        raise duplex.Reject(429, "slow down")
+
+    caplog.set_level(logging.INFO, logger="duplex.connections")
+    make_wss({"path": "/ws"}, on_connection=later)
+    assert refused(url("/ws")).status == 429
+    assert eventually(
+        lambda: (
+            records(caplog, "duplex.connections", logging.INFO)
+            == ["handshake from 127.0.0.1 on /ws refused: 429 slow down"]
+        )
+    )
+
+
+def test_a_callback_exception_log_says_which_connection(
+    make_wss: Make, url: Url, client: Any, recorder: Any, caplog: pytest.LogCaptureFixture, eventually: Any
+) -> None:
+    class Failing:
+        def onMessage(self, ws: duplex.WebSocketConnection, event: duplex.Event) -> None:
+            raise ValueError("bad input")
+
+    make_wss({"path": "/chat"}, on_connection=lambda wss, event: Failing())
+    with client(url("/chat")) as ws:
+        ws.send("hello")
+        assert eventually(lambda: bool(records(caplog, "duplex", logging.ERROR)))
+    [line] = records(caplog, "duplex", logging.ERROR)
+    assert line.startswith("callback onMessage of <WebSocketConnection ")
+    assert " on /chat from 127.0.0.1, " in line
+    assert line.endswith(" raised ValueError: bad input")
+
+
+def test_an_on_connection_exception_log_says_which_server_and_client(
+    make_wss: Make, url: Url, refused: Any, caplog: pytest.LogCaptureFixture, eventually: Any
+) -> None:
+    def failing(wss: duplex.WebSocketServer, event: duplex.Event) -> None:
+        raise KeyError("no such user")
+
+    make_wss({"path": "/ws"}, on_connection=failing)
+    assert refused(url("/ws")).status == 500
+    assert eventually(lambda: bool(records(caplog, "duplex", logging.ERROR)))
+    [line] = records(caplog, "duplex", logging.ERROR)
+    assert line.startswith("onConnection of <WebSocketServer path='/ws' ")
+    assert line.endswith("raised KeyError: 'no such user' (handshake from 127.0.0.1)")

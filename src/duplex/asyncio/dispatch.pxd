@@ -5,6 +5,7 @@ cdef class CallbackRunner:
     cdef public object worker
     cdef public object on_exception
     cdef public object on_backlog
+    cdef public object owner
     cdef public object backlog_limit
     cdef public object _queue
     cdef public bint _busy

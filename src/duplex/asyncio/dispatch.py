@@ -63,6 +63,8 @@ class CallbackRunner:
         on_exception: given the exception and the callback's name, returns the follow-up call.
         backlog_limit: when more calls than this wait, ``on_backlog(True)`` is called (the
             connection pauses reading); ``on_backlog(False)`` once the queue is short again.
+        owner: whose callbacks these are (a connection, a server): its ``repr`` goes in the log
+            line of a callback that raised, so that the line says which one.
     """
 
     def __init__(
@@ -72,8 +74,10 @@ class CallbackRunner:
         on_exception: Callable[[BaseException, str], FollowUp],
         on_backlog: Callable[[bool], None] | None = None,
         backlog_limit: int = 64,
+        owner: object = None,
     ) -> None:
         self.loop = loop
+        self.owner = owner
         self.worker = worker
         self.on_exception = on_exception
         self.on_backlog = on_backlog
@@ -177,7 +181,7 @@ class CallbackRunner:
         self, exc: Exception, callback: Callable[..., Any], done: Done | None, is_error_handler: bool
     ) -> None:
         name = getattr(callback, "__name__", repr(callback))
-        logger.error("callback %s raised %s: %s", name, type(exc).__name__, exc, exc_info=exc)
+        self._log_failure(name, exc)
         follow_up = None if is_error_handler else self.on_exception(exc, name)
         if follow_up is not None:
             # The error handler runs next, before anything queued after the failed call.
@@ -185,6 +189,14 @@ class CallbackRunner:
         if done is not None:
             done(None, exc)
         self._drain()
+
+    def _log_failure(self, name: str, exc: BaseException) -> None:
+        if self.owner is None:
+            logger.error("callback %s raised %s: %s", name, type(exc).__name__, exc, exc_info=exc)
+        else:
+            logger.error(
+                "callback %s of %r raised %s: %s", name, self.owner, type(exc).__name__, exc, exc_info=exc
+            )
 
     def _drain(self) -> None:
         while self._queue and not self._busy:
@@ -217,7 +229,7 @@ class CallbackRunner:
         result, error = _call_here(worker, callback, args)
         if error is not None:
             name = getattr(callback, "__name__", repr(callback))
-            logger.error("callback %s raised %s: %s", name, type(error).__name__, error, exc_info=error)
+            self._log_failure(name, error)
             follow_up = self.on_exception(error, name)
             if follow_up is not None:
                 _, follow_error = _call_here(worker, follow_up[0], follow_up[1])

@@ -26,6 +26,13 @@ class HttpConfig:
         request_timeout: seconds for a request head (and any body) to arrive once begun; a
             handshake that never finishes is answered 408 and closed.
         keepalive_timeout: seconds an idle keep-alive connection stays open.
+        send_timeout: seconds a client may go without reading while a response waits to be sent
+            to it (or, once the connection is closing, to be flushed); then the connection is
+            dropped and any file being sent is closed.
+        backlog: the listening sockets' accept queue length (the kernel caps it at
+            ``net.core.somaxconn`` on Linux).
+        descriptor_log_interval: the least number of seconds between two log lines saying the
+            process ran out of file descriptors.
         cors: CORS rules ``(origin or "*", "GET,HEAD")``, or None for no CORS headers.
         hsts_max_age: when set, HTTPS responses carry ``Strict-Transport-Security: max-age=N``.
     """
@@ -42,5 +49,8 @@ class HttpConfig:
     max_header_count: int = 100
     request_timeout: float = 10.0
     keepalive_timeout: float = 15.0
+    send_timeout: float = 30.0
+    backlog: int = 2048
+    descriptor_log_interval: float = 10.0
     cors: list[tuple[str, str]] | None = None
     hsts_max_age: int | None = None

@@ -28,6 +28,11 @@ cdef class HttpProtocol:
     cdef public object _drain_waiter
     cdef public bint _write_paused
     cdef public object _task
+    cdef public bint _eof
+    cdef public object _send_timer
+    cdef public Py_ssize_t _send_pending
+    cdef public long long _send_acked
+    cdef public double _send_progress_at
 
     # The calls within one request's answer: direct C calls rather than Python ones.
     cpdef _process_queue(self)

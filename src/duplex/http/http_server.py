@@ -10,6 +10,7 @@ from typing import cast
 from ..asyncio.broadcast import BroadcastBatch
 from ..asyncio.websocket_protocol import WebSocketProtocol
 from .config import HttpConfig
+from .descriptors import DescriptorWatch
 from .http_protocol import HttpProtocol
 from .routing import Router
 from .static import StaticFiles
@@ -37,6 +38,7 @@ class HttpServer:
         self.broadcasts: BroadcastBatch | None = None  # set by start()
         self.http_port: int | None = None
         self.https_port: int | None = None
+        self.descriptors: DescriptorWatch | None = None  # set by start()
 
     def _protocol(self) -> asyncio.BaseProtocol:
         # An asyncio protocol by its methods, not by inheritance (it compiles to an extension type).
@@ -58,7 +60,7 @@ class HttpServer:
         try:
             if config.http_port is not None:
                 server = await loop.create_server(
-                    self._protocol, config.host, config.http_port, reuse_address=True
+                    self._protocol, config.host, config.http_port, reuse_address=True, backlog=config.backlog
                 )
                 self._servers.append(server)
                 self.http_port = server.sockets[0].getsockname()[1]
@@ -71,6 +73,7 @@ class HttpServer:
                     config.https_port,
                     ssl=config.ssl_context,
                     reuse_address=True,
+                    backlog=config.backlog,
                     ssl_handshake_timeout=config.request_timeout,
                 )
                 self._servers.append(server)
@@ -80,6 +83,13 @@ class HttpServer:
                 server.close()
             self._servers.clear()
             raise
+        self.descriptors = DescriptorWatch(
+            loop,
+            self._servers,
+            config.descriptor_log_interval,
+            lambda: len(self.http_connections) + len(self.websocket_connections),
+        )
+        self.descriptors.start()
 
     def stop_listening(self) -> None:
         """Stop accepting new connections (those open go on)."""
@@ -108,5 +118,7 @@ class HttpServer:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+        if self.descriptors is not None:
+            self.descriptors.stop()
         # Let the aborted transports' connection_lost callbacks run.
         await asyncio.sleep(0)

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 
 from ..asyncio.websocket_protocol import WebSocketHandler, WebSocketProtocol, WebSocketSettings
 from ..protocol.connection import DEFAULT_MAX_MESSAGE_SIZE
+from ..protocol.deflate import DeflateSettings
 from ..protocol.handshake import UpgradeOffer, select_subprotocol
 from .request import Request
 
-# UpgradeOffer (what the client asked for) and select_subprotocol are part of an endpoint's
-# contract, so they are offered here, beside the answers, to code above the HTTP layer.
-__all__ = ["Accept", "Refuse", "UpgradeEndpoint", "UpgradeOffer", "select_subprotocol"]
+# UpgradeOffer (what the client asked for), select_subprotocol and DeflateSettings (how an Accept
+# compresses) are part of an endpoint's contract, so they are offered here, beside the answers, to
+# code above the HTTP layer.
+__all__ = ["Accept", "DeflateSettings", "Refuse", "UpgradeEndpoint", "UpgradeOffer", "select_subprotocol"]
 
 
 class Accept:
@@ -50,7 +52,7 @@ class Accept:
         settings: WebSocketSettings | None = None,
         extra_headers: list[tuple[str, str]] | None = None,
         *,
-        compression: bool = True,
+        compression: bool | DeflateSettings = True,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         close_timeout: float = 10.0,
         ping_interval: float | None = None,

@@ -38,7 +38,7 @@ import enum
 import struct
 import threading
 
-from .deflate import PerMessageDeflate
+from .deflate import PerMessageDeflate, max_compressed_size
 from .events import BinaryMessage, CloseReceived, ConnectionFailed, Event, Ping, Pong, TextMessage
 from .exceptions import InvalidPayload, PayloadTooBig, WebSocketError
 from .frames import (
@@ -64,10 +64,6 @@ DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024 + 1024
 
 _unpack_medium = struct.Struct("!H").unpack_from
 _unpack_long = struct.Struct("!Q").unpack_from
-
-# Compressed data can be slightly larger than what it inflates to (stored blocks add 5 bytes per
-# 64 KiB, plus framing); allow that much on top of the budget for a compressed frame's payload.
-_DEFLATE_SLACK = 1024
 
 # A message may come in as many fragments as it likes, within a bound: empty continuation frames
 # cost nothing against max_message_size, so without one, 6,000,000 of them (36 MB on the wire) kept
@@ -352,12 +348,23 @@ class Connection:
                 raise WebSocketError("RSV1 set but permessage-deflate was not negotiated")
             compressed = bool(rsv1)
             self._message_fragments = 1
-            # A new message: its budget starts whole.
-            if length > self.max_message_size + (_DEFLATE_SLACK if compressed else 0):
-                raise PayloadTooBig(f"message of {length} bytes over the limit of {self.max_message_size}")
-            return
-        budget = self.max_message_size - self._message_size
-        if length > budget + (_DEFLATE_SLACK if compressed else 0):
+            if not compressed:
+                # A new message: its budget starts whole.
+                if length > self.max_message_size:
+                    raise PayloadTooBig(
+                        f"message of {length} bytes over the limit of {self.max_message_size}"
+                    )
+                return
+        if compressed:
+            # max_message_size counts inflated bytes, and the inflater holds a message to it exactly.
+            # Incompressible data grows when deflated, so a compressed frame is refused (before it is
+            # buffered) only when it is larger than any DEFLATE encoder makes a message at the limit.
+            if length > max_compressed_size(self.max_message_size):
+                raise PayloadTooBig(
+                    f"compressed frame of {length} bytes, more than a message within the limit of "
+                    f"{self.max_message_size} bytes compresses to"
+                )
+        elif length > self.max_message_size - self._message_size:
             raise PayloadTooBig(f"message over the limit of {self.max_message_size} bytes")
 
     def _receive_data_frame(self, opcode: int, rsv1: int, payload: bytes, fin: int) -> Event | None:

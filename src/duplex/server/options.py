@@ -51,11 +51,13 @@ def check_number(
     value: Any,
     *,
     minimum: float = 0,
+    maximum: float | None = None,
     allow_none: bool = False,
     integer: bool = False,
     exclusive: bool = False,
 ) -> Any:
-    """Return ``value`` if it is a number at or above ``minimum`` (above, if ``exclusive``).
+    """Return ``value`` if it is a number at or above ``minimum`` (above, if ``exclusive``) and at
+    most ``maximum``.
 
     Raises:
         ValueError: with a message naming the option and what it accepts.
@@ -69,6 +71,8 @@ def check_number(
         raise ValueError(f"{name} must be {kind}{also}, got {value!r}")
     if value != value:  # NaN compares false with everything, so the range check below would pass it
         raise ValueError(f"{name} must be a number, got {value!r}")
+    if maximum is not None and not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be between {minimum} and {maximum}, got {value!r}")
     if value < minimum or (exclusive and value == minimum):
         relation = "greater than" if exclusive else "at least"
         raise ValueError(f"{name} must be {relation} {minimum}, got {value!r}")

@@ -2,6 +2,7 @@
 
 - ``web.start(settings)`` runs the server on its own background thread (with its own event loop,
   uvloop where available) and returns at once, 4D style: the program goes on.
+  ``web.run_until_signal()`` then holds a script's main thread until Ctrl-C or SIGTERM, and stops.
 - ``async with WebServer(settings) as web:`` or ``await web.serve()`` runs it on the caller's
   running loop instead.
 
@@ -13,8 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import math
 import os
+import signal
+import socket
+import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -49,11 +55,16 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "CORSSettings": [],
     "HSTSEnabled": False,
     "HSTSMaxAge": 63_072_000,
+    "sendTimeout": 30.0,
+    "backlog": 2048,
     "name": "duplex",
 }
 
 # How long stop() lets in-flight HTTP requests and close handshakes finish before dropping them.
 STOP_TIMEOUT = 5.0
+
+# How long run_until_signal() lets a stop run before it says what the stop still waits for.
+STOP_NOTICE_AFTER = 1.0
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -87,6 +98,8 @@ class WebServer:
         self._stopped: asyncio.Event | None = None
         self._lock = threading.RLock()
         self._stop_hooks: list[StopHook] = []
+        # Why the last start() failed (None once a start succeeds), for not_running_error().
+        self._start_error: str | None = None
 
     # -- settings --------------------------------------------------------------------------------
 
@@ -102,6 +115,12 @@ class WebServer:
                 raise ValueError(f"{port} must be from 0 to 65535 (0 picks a free port), got {value}")
         check_number("maxRequestSize", merged["maxRequestSize"], integer=True, minimum=1)
         check_number("HSTSMaxAge", merged["HSTSMaxAge"], integer=True)
+        check_number("sendTimeout", merged["sendTimeout"], exclusive=True)
+        if check_number("backlog", merged["backlog"], integer=True, minimum=1) > 65535:
+            raise ValueError(
+                f"backlog must be from 1 to 65535 (the kernel caps it further, at net.core.somaxconn on "
+                f"Linux), got {merged['backlog']}"
+            )
         for text in ("IPAddressToListen", "defaultHomepage", "name"):
             if not isinstance(merged[text], str):
                 raise ValueError(f"{text} must be a string, got {merged[text]!r}")
@@ -190,6 +209,16 @@ class WebServer:
         return int(self._settings["HSTSMaxAge"])
 
     @property
+    def sendTimeout(self) -> float:
+        """Seconds an HTTP client may go without reading a response sent to it before it is dropped."""
+        return float(self._settings["sendTimeout"])
+
+    @property
+    def backlog(self) -> int:
+        """How many connections may wait to be accepted on each listening socket."""
+        return int(self._settings["backlog"])
+
+    @property
     def name(self) -> str:
         """The server's name."""
         return str(self._settings["name"])
@@ -213,6 +242,7 @@ class WebServer:
     cors_settings = CORSSettings
     hsts_enabled = HSTSEnabled
     hsts_max_age = HSTSMaxAge
+    send_timeout = sendTimeout
     is_running = isRunning
 
     # -- starting ----------------------------------------------------------------------------------
@@ -245,6 +275,8 @@ class WebServer:
             max_request_size=settings["maxRequestSize"],
             cors=cors,
             hsts_max_age=settings["HSTSMaxAge"] if settings["HSTSEnabled"] else None,
+            send_timeout=settings["sendTimeout"],
+            backlog=settings["backlog"],
         )
 
     def start(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -258,7 +290,7 @@ class WebServer:
             try:
                 config = self._config()
             except ValueError as exc:
-                return _failure(ErrorCode.WEB_SERVER_START_FAILED, str(exc))
+                return self._start_failed(str(exc))
             loop = _new_loop()
             ready = threading.Event()
 
@@ -279,8 +311,27 @@ class WebServer:
                 asyncio.run_coroutine_threadsafe(self._start_http(config), loop).result()
             except OSError as exc:
                 self._end_thread()
-                return _failure(ErrorCode.WEB_SERVER_START_FAILED, _listen_error(config, exc))
+                return self._start_failed(_listen_error(config, exc))
+            self._start_error = None
             return {"success": True, "errors": []}
+
+    def _start_failed(self, message: str) -> dict[str, Any]:
+        self._start_error = message
+        return _failure(ErrorCode.WEB_SERVER_START_FAILED, message)
+
+    def not_running_error(self, hint: str = "") -> RuntimeError:
+        """The error for something that needs the server running: why its last ``start()``
+        failed, if it did (a script that did not check the result learns the cause here), else how
+        to start it, followed by ``hint``."""
+        if self._start_error is not None:
+            return RuntimeError(
+                f"the web server is not running: its last start() failed: {self._start_error} "
+                "(start() returns its errors instead of raising: check result['success'])"
+            )
+        return RuntimeError(
+            "the web server is not running: start it first, e.g. "
+            f"duplex.web_server().start({{'HTTPPort': 8080}}){hint}"
+        )
 
     async def _start_http(self, config: HttpConfig) -> None:
         http = HttpServer(config)
@@ -395,6 +446,132 @@ class WebServer:
             self._stopping.set_result(None)
             self._stopping = None
 
+    # -- serving until a signal --------------------------------------------------------------------
+
+    def run_until_signal(self, message: str | None = None) -> signal.Signals | None:
+        """Serve until Ctrl-C (SIGINT) or SIGTERM, then stop as :meth:`stop` does (every WebSocket
+        client gets close 1001); for a script that called :meth:`start`, from its main thread.
+
+        While it stops it says on stderr what it waits for (a client that does not answer the close
+        is dropped after ``closeTimeout``). A second Ctrl-C or SIGTERM drops every connection at once;
+        a third is Python's again (``KeyboardInterrupt``; SIGTERM ends the process).
+
+        Args:
+            message: printed to stdout once both signals are caught, so that a signal sent after it
+                always stops the server cleanly (e.g. ``"serving ..., Ctrl-C to stop"``).
+
+        Returns:
+            The signal that stopped the server, or None if something else stopped it (``stop()``
+            from a callback or another thread).
+
+        Raises:
+            RuntimeError: not the main thread; the server is not running (the message says why); or
+                it runs on an asyncio loop of the caller's (``await web.serve()`` is the way there).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("run_until_signal() must be called from the main thread: signals arrive there")
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            if not self._running or loop is None:
+                raise self.not_running_error()
+            if thread is None:
+                raise RuntimeError(
+                    "run_until_signal() is for a web server started with start(); on your own event "
+                    "loop, await web.serve() instead"
+                )
+        with _SignalCatcher() as catcher:
+
+            async def stopping() -> None:
+                catcher.wake(_SERVER_STOPPING)
+
+            self.add_stop_hook(stopping)
+            try:
+                if message is not None:
+                    print(message, flush=True)
+                # A stop that began before the hook was added does not call it.
+                cause = _SERVER_STOPPING if self._stopping is not None or not self._running else None
+                while cause not in (_SERVER_STOPPING, *_SignalCatcher.SIGNALS):
+                    cause = catcher.wait(None)
+                assert cause is not None
+                self._stop_after_signal(catcher, cause, loop, thread)
+            finally:
+                self.remove_stop_hook(stopping)
+        return None if cause == _SERVER_STOPPING else signal.Signals(cause)
+
+    def _stop_after_signal(
+        self, catcher: _SignalCatcher, cause: int, loop: asyncio.AbstractEventLoop, thread: threading.Thread
+    ) -> None:
+        """Stop (unless something else already does), say what the stop waits for, force it on a
+        second signal, and return once the server's thread has ended."""
+        started = time.monotonic()
+        if cause != _SERVER_STOPPING:
+            websockets, _ = self._open_websockets()
+            closing = (
+                f", closing {_count(websockets, 'WebSocket connection')} with 1001" if websockets else ""
+            )
+            _say(f"{signal.Signals(cause).name}: stopping{closing}")
+        # Also when something else stops the server: after a bare stop_async() its thread would live on.
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            loop.call_soon_threadsafe(self._begin_stop_and_end)
+        noticed = forced = False
+        while thread.is_alive():
+            got = catcher.wait(0.1)
+            if got in _SignalCatcher.SIGNALS and not forced:
+                forced = True
+                catcher.restore()  # a third signal: Python's own handling
+                websockets, _ = self._open_websockets()
+                dropping = (
+                    f", dropping {_count(websockets, 'WebSocket connection')} now" if websockets else ""
+                )
+                _say(f"{signal.Signals(got).name}: forcing the stop{dropping}")
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._drop_connections)
+            elif not (noticed or forced) and time.monotonic() - started >= STOP_NOTICE_AFTER:
+                noticed = True
+                _say(self._stop_notice(time.monotonic() - started))
+        thread.join()
+
+    def _begin_stop_and_end(self) -> None:
+        """Start :meth:`_stop_and_end` (on the loop thread: the coroutine exists only if it runs)."""
+        asyncio.get_running_loop().create_task(self._stop_and_end())
+
+    def _open_websockets(self) -> tuple[int, float]:
+        """How many WebSocket connections are open, and the longest of their close timeouts (read
+        from another thread: a snapshot)."""
+        http = self._http
+        if http is None:
+            return 0, 0.0
+        websockets = list(http.websocket_connections)
+        return len(websockets), max((float(websocket.close_timeout) for websocket in websockets), default=0.0)
+
+    def _stop_notice(self, elapsed: float) -> str:
+        """What a stop that has run for ``elapsed`` seconds still waits for."""
+        force = "press Ctrl-C again to force the stop"
+        websockets, close_timeout = self._open_websockets()
+        if websockets:
+            left = max(1, math.ceil(close_timeout - elapsed))
+            clients = _count(websockets, "WebSocket client")
+            return (
+                f"waiting up to {left} s for {clients} to answer the close "
+                f"(then {'it is' if websockets == 1 else 'they are'} dropped; {force})"
+            )
+        http = self._http
+        requests = 0 if http is None else len(http.http_connections)
+        if requests:
+            return f"waiting up to {STOP_TIMEOUT:g} s for {_count(requests, 'HTTP connection')} to finish ({force})"
+        return f"waiting for callbacks to return ({force})"
+
+    def _drop_connections(self) -> None:
+        """Drop every open connection at once: a forced stop (loop thread)."""
+        http = self._http
+        if http is None:
+            return
+        for websocket in list(http.websocket_connections):
+            websocket.abort()
+        for connection in list(http.http_connections):
+            if connection.transport is not None:
+                connection.transport.abort()
+
     # -- for WebSocketServer -----------------------------------------------------------------------
 
     def add_upgrade_route(self, path: str | None, endpoint: UpgradeEndpoint) -> None:
@@ -431,14 +608,14 @@ class WebServer:
     def loop(self) -> asyncio.AbstractEventLoop:
         """The event loop the server runs on (only while running)."""
         if self._loop is None:
-            raise RuntimeError("the web server is not running")
+            raise self.not_running_error()
         return self._loop
 
     @property
     def http(self) -> HttpServer:
         """The engine's HTTP server (only while running)."""
         if self._http is None:
-            raise RuntimeError("the web server is not running")
+            raise self.not_running_error()
         return self._http
 
     @property
@@ -476,9 +653,80 @@ def _failure(code: ErrorCode, message: str) -> dict[str, Any]:
     }
 
 
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
+
+
+def _say(text: str) -> None:
+    print(f"duplex: {text}", file=sys.stderr, flush=True)
+
+
+# What _SignalCatcher.wake() writes when the server stops for another reason than a signal (no
+# signal has the number 0).
+_SERVER_STOPPING = 0
+
+
+def _do_nothing(signum: int, frame: object) -> None:
+    """The Python-level handler while :class:`_SignalCatcher` catches: the wakeup socket does all."""
+
+
+class _SignalCatcher:
+    """Catches SIGINT and SIGTERM for :meth:`WebServer.run_until_signal` and wakes the main thread.
+
+    The kernel may deliver a signal to any thread, and Python runs the handler only on the main
+    thread, once it runs Python code again: a main thread blocked in a wait would not notice. So it
+    waits on a socket that ``signal.set_wakeup_fd`` writes each signal's number to (from whichever
+    thread got it). The handler does nothing: one that set a ``threading.Event`` could deadlock on
+    the lock the interrupted main thread holds. Other threads wake it with :meth:`wake`.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        self._handlers: dict[int, Any] = {}
+        self._previous_wakeup_fd = -1
+
+    def __enter__(self) -> _SignalCatcher:
+        self._previous_wakeup_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        for signum in self.SIGNALS:
+            self._handlers[signum] = signal.signal(signum, _do_nothing)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.restore()
+        signal.set_wakeup_fd(self._previous_wakeup_fd)
+        self._reader.close()
+        self._writer.close()
+
+    def restore(self) -> None:
+        """Give the signals back to the handlers they had (idempotent)."""
+        for signum, handler in self._handlers.items():
+            signal.signal(signum, handler)
+        self._handlers.clear()
+
+    def wake(self, value: int) -> None:
+        """Make :meth:`wait` return ``value`` (from any thread)."""
+        with contextlib.suppress(OSError):  # closed: nobody waits any more
+            self._writer.send(bytes((value,)))
+
+    def wait(self, timeout: float | None) -> int | None:
+        """The next signal number or woken value, or None after ``timeout`` seconds."""
+        self._reader.settimeout(timeout)
+        try:
+            data = self._reader.recv(1)
+        except TimeoutError:
+            return None
+        return data[0] if data else None
+
+
 def _listen_error(config: HttpConfig, exc: OSError) -> str:
     ports = [str(port) for port in (config.http_port, config.https_port) if port is not None]
-    reason = exc.strerror or str(exc)
+    # asyncio's strerror repeats the address ("error while attempting to bind on address ..."):
+    # the errno's own text is enough next to the host and port.
+    plain_errno = exc.errno is not None and exc.errno > 0 and not isinstance(exc, socket.gaierror)
+    reason = os.strerror(exc.errno) if plain_errno and exc.errno else exc.strerror or str(exc)
     hint = " (is another server using it?)" if exc.errno == errno.EADDRINUSE else ""
     return f"cannot listen on {config.host} port {'/'.join(ports)}: {reason}{hint}"
 

@@ -147,7 +147,7 @@ class WebSocketConnection(DirectHandler):
         self._on_open = callback_of(handler, "onOpen")
         self._on_terminate = callback_of(handler, "onTerminate")
         self._on_error = callback_of(handler, "onError")
-        self.runner = CallbackRunner(self._loop, worker, self._follow_up_for, self._backlog)
+        self.runner = CallbackRunner(self._loop, worker, self._follow_up_for, self._backlog, 64, self)
 
     # -- properties ----------------------------------------------------------------------------------
 
@@ -363,4 +363,4 @@ class WebSocketConnection(DirectHandler):
             self._protocol.resume_reading()
 
     def __repr__(self) -> str:
-        return f"<WebSocketConnection {self.id} {self.status} from {self.remoteAddress}>"
+        return f"<WebSocketConnection {self.id} on {self.wss.path} from {self.remoteAddress}, {self.status}>"

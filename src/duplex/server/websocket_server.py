@@ -21,7 +21,7 @@ from ..asyncio.websocket_protocol import WebSocketProtocol, WebSocketSettings, b
 from ..asyncio.workers import Worker, acquire_worker, release_worker
 from ..http.request import Request
 from ..http.routing import validate_route
-from ..http.upgrade import Accept, Refuse, UpgradeOffer, select_subprotocol
+from ..http.upgrade import Accept, DeflateSettings, Refuse, UpgradeOffer, select_subprotocol
 from .callback_events import ConnectionEvent, ErrorEvent, Event, RequestInfo
 from .errors import ErrorCode, Reject, error_stack
 from .options import check_number, normalize
@@ -31,8 +31,11 @@ from .websocket_connection import WebSocketConnection, callback_of, encode_messa
 __all__ = ["DEFAULT_OPTIONS", "WebSocketServer"]
 
 logger = logging.getLogger("duplex")
+connection_log = logging.getLogger("duplex.connections")
 
 DATA_TYPES = ("text", "blob", "object", "auto")
+
+_DEFLATE = DeflateSettings()  # the compression defaults, sized for many mostly idle connections
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "path": None,
@@ -47,6 +50,12 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "sendBufferLimit": 16 * 1024 * 1024,
     "backpressure": "close",
     "compression": True,
+    "serverMaxWindowBits": _DEFLATE.server_max_window_bits,
+    "clientMaxWindowBits": _DEFLATE.client_max_window_bits,
+    "serverNoContextTakeover": _DEFLATE.server_no_context_takeover,
+    "clientNoContextTakeover": _DEFLATE.client_no_context_takeover,
+    "compressionLevel": _DEFLATE.level,
+    "compressionMemLevel": _DEFLATE.mem_level,
     "subprotocols": [],
     "worker": None,
     "webServer": None,
@@ -77,11 +86,8 @@ class WebSocketServer:
         self._handler = handler
         self._options = _validate(normalize(options, DEFAULT_OPTIONS, "WebSocketServer option"))
         web = self._options["webServer"] or web_server()
-        if not web.isRunning:
-            raise RuntimeError(
-                "the web server is not running: start it first, e.g. duplex.web_server().start({'HTTPPort': 8080}), "
-                "or pass a running WebServer as options['webServer']"
-            )
+        if not web.isRunning:  # the message says why the last start() failed, or how to start it
+            raise web.not_running_error(", or pass a running WebServer as options['webServer']")
         self.web_server: WebServer = web
         self._terminated = False
         self._connections: dict[int, WebSocketConnection] = {}
@@ -92,7 +98,7 @@ class WebSocketServer:
         options = self._options
         # Made once: every connection of this server shares them.
         self._settings = WebSocketSettings(
-            compression=options["compression"],
+            compression=_deflate_settings(options),
             max_message_size=options["maxMessageSize"],
             close_timeout=options["closeTimeout"],
             ping_interval=options["pingInterval"],
@@ -122,7 +128,7 @@ class WebSocketServer:
         web.add_upgrade_route(self.path, self._endpoint)
         web.add_stop_hook(self.terminate_async)
         self._broadcasts = web.broadcasts
-        runner = CallbackRunner(self.web_server.loop, self.worker, self._follow_up_for)
+        runner = CallbackRunner(self.web_server.loop, self.worker, self._follow_up_for, None, 64, self)
         runner.run(self._on_open, (self, Event(type="open")))
         return runner
 
@@ -178,7 +184,36 @@ class WebSocketServer:
     def _endpoint(
         self, request: Request, offer: UpgradeOffer
     ) -> Accept | Refuse | Awaitable[Accept | Refuse]:
-        """Decide on a validated upgrade (loop thread)."""
+        """Decide on a validated upgrade (loop thread); a refusal is logged."""
+        answer = self._decide(request, offer)
+        if isinstance(answer, Accept):
+            return answer
+        if isinstance(answer, Refuse):
+            self._log_refusal(request, answer)
+            return answer
+        return self._log_refusal_later(request, answer)
+
+    async def _log_refusal_later(
+        self, request: Request, answer: Awaitable[Accept | Refuse]
+    ) -> Accept | Refuse:
+        result = await answer
+        if type(result) is Refuse:
+            self._log_refusal(request, result)
+        return result
+
+    def _log_refusal(self, request: Request, refusal: Refuse) -> None:
+        # On "duplex.connections" with the opened and closed lines: a refusal is the application's
+        # answer (or a limit's), not a fault of the server.
+        if connection_log.isEnabledFor(logging.INFO):
+            connection_log.info(
+                "handshake from %s on %s refused: %d%s",
+                request.remote_address,
+                request.path,
+                refusal.status,
+                f" {refusal.reason}" if refusal.reason else "",
+            )
+
+    def _decide(self, request: Request, offer: UpgradeOffer) -> Accept | Refuse | Awaitable[Accept | Refuse]:
         options = self._options
         if self.terminated:
             return Refuse(503, "this WebSocket server is terminated")
@@ -201,7 +236,7 @@ class WebSocketServer:
             try:
                 result = self._on_connection(self, event)  # type: ignore[misc]
             except Exception as exc:
-                return self._connection_refused(exc)
+                return self._connection_refused(exc, info)
             if not is_awaitable(result):
                 return self._accept_or_refuse(result, info, subprotocol)
             return self._await_handler(result, info, subprotocol)
@@ -216,7 +251,7 @@ class WebSocketServer:
         except TimeoutError:
             return self._handshake_timed_out()
         except Exception as exc:
-            return self._connection_refused(exc, logged)
+            return self._connection_refused(exc, info, logged)
         finally:
             self._handshakes -= 1
         return self._accept_or_refuse(result, info, subprotocol)
@@ -234,7 +269,7 @@ class WebSocketServer:
                 else:
                     answer.set_result(result)
 
-        runner = CallbackRunner(loop, self.worker, lambda exc, name: None)
+        runner = CallbackRunner(loop, self.worker, lambda exc, name: None, None, 64, self)
         runner.run(self._on_connection, (self, event), done)
         return await self._await_handler(answer, info, subprotocol, logged=True)
 
@@ -245,11 +280,18 @@ class WebSocketServer:
         )
         return Refuse(503, "the server did not answer the handshake in time")
 
-    def _connection_refused(self, exc: BaseException, logged: bool = False) -> Refuse:
+    def _connection_refused(self, exc: BaseException, info: RequestInfo, logged: bool = False) -> Refuse:
         if isinstance(exc, Reject):
             return Refuse(exc.status, exc.reason)
         if not logged:  # the worker's runner already logged it
-            logger.error("onConnection raised %s: %s", type(exc).__name__, exc, exc_info=exc)
+            logger.error(
+                "onConnection of %r raised %s: %s (handshake from %s)",
+                self,
+                type(exc).__name__,
+                exc,
+                info["remoteAddress"],
+                exc_info=exc,
+            )
         self._report(ErrorCode.ON_CONNECTION_FAILED, f"onConnection raised {type(exc).__name__}: {exc}", exc)
         return Refuse(500, "")
 
@@ -434,6 +476,20 @@ async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
+def _deflate_settings(options: dict[str, Any]) -> DeflateSettings | bool:
+    """The permessage-deflate settings of validated options, or False when compression is off."""
+    if not options["compression"]:
+        return False
+    return DeflateSettings(
+        server_max_window_bits=options["serverMaxWindowBits"],
+        client_max_window_bits=options["clientMaxWindowBits"],
+        server_no_context_takeover=options["serverNoContextTakeover"],
+        client_no_context_takeover=options["clientNoContextTakeover"],
+        level=options["compressionLevel"],
+        mem_level=options["compressionMemLevel"],
+    )
+
+
 def _validate(options: dict[str, Any]) -> dict[str, Any]:
     merged = {**DEFAULT_OPTIONS, **options}
     validate_route(merged["path"])
@@ -448,8 +504,13 @@ def _validate(options: dict[str, Any]) -> dict[str, Any]:
     check_number("sendBufferLimit", merged["sendBufferLimit"], integer=True, minimum=1, allow_none=True)
     if merged["backpressure"] not in ("close", "drop"):
         raise ValueError(f"backpressure must be 'close' or 'drop', got {merged['backpressure']!r}")
-    if not isinstance(merged["compression"], bool):
-        raise ValueError(f"compression must be True or False, got {merged['compression']!r}")
+    for name in ("compression", "serverNoContextTakeover", "clientNoContextTakeover"):
+        if not isinstance(merged[name], bool):
+            raise ValueError(f"{name} must be True or False, got {merged[name]!r}")
+    for name in ("serverMaxWindowBits", "clientMaxWindowBits"):
+        check_number(name, merged[name], integer=True, minimum=8, maximum=15)
+    check_number("compressionLevel", merged["compressionLevel"], integer=True, minimum=0, maximum=9)
+    check_number("compressionMemLevel", merged["compressionMemLevel"], integer=True, minimum=1, maximum=9)
     origins = merged["origins"]
     if origins is not None:
         if isinstance(origins, str) or not all(isinstance(origin, str) for origin in origins):

@@ -4,14 +4,13 @@ Run it, then connect a WebSocket client to ws://127.0.0.1:8080/ws:
 
     python examples/uppercase.py [--port 8080] [--host 127.0.0.1]
 
-Ctrl-C terminates the WebSocket server and stops the web server.
+Ctrl-C (or SIGTERM) closes every connection with 1001 and stops the web server.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import duplex
 
@@ -42,16 +41,9 @@ def main() -> int:
     if not result["success"]:
         print(f"cannot start the web server: {result['errors'][0]['message']}", file=sys.stderr)
         return 1
-    wss = duplex.WebSocketServer(Server(), {"path": "/ws", "dataType": "text"})
-    print(f"uppercase server on ws://{args.host}:{web.HTTPPort}/ws (Ctrl-C to stop)", flush=True)
-
-    try:
-        while True:  # the server runs on its own thread; this one only waits for Ctrl-C
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    wss.terminate()
-    web.stop()
+    duplex.WebSocketServer(Server(), {"path": "/ws", "dataType": "text"})
+    # Serve until Ctrl-C or SIGTERM, then stop the web server: it terminates the WebSocket server.
+    web.run_until_signal(f"uppercase server on ws://{args.host}:{web.HTTPPort}/ws (Ctrl-C to stop)")
     print("stopped", flush=True)
     return 0
 

@@ -15,6 +15,7 @@
     web = duplex.web_server()
     web.start({"HTTPPort": 8080})
     wss = duplex.WebSocketServer(Server(), {"path": "/ws", "dataType": "text"})
+    web.run_until_signal()        # serve until Ctrl-C or SIGTERM, then close every client with 1001
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
     duplex serve myapp:Server --path /ws  your WSSHandler class, imported from myapp.py
 
 Bad arguments get one line on stderr and exit status 2; Ctrl-C or SIGTERM closes every connection
-with 1001 and exits 0.
+with 1001 and exits 0 (``WebServer.run_until_signal()``: a second one drops the connections still
+open at once).
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import argparse
 import importlib
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .server.web_server import WebServer
 from .server.websocket_connection import callback_of
 from .server.websocket_server import DATA_TYPES, WebSocketServer
@@ -39,6 +39,9 @@ Run a web server with one WebSocket server on it.
 Without HANDLER, serves the built-in chat demo: open the printed http:// address in two
 browser tabs and chat. With HANDLER (MODULE:CLASS, e.g. myapp:ChatServer), imports that
 WSSHandler class from MODULE (found in the current folder or on PYTHONPATH) and serves it.
+
+Ctrl-C or SIGTERM closes every connection with 1001 and exits 0; press Ctrl-C a second time
+to drop the clients that do not answer the close at once.
 """
 
 _EPILOG = """\
@@ -53,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="duplex", description="duplex: the 4D WebSocketServer API in Python."
     )
+    parser.add_argument("--version", action="version", version=f"duplex {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
@@ -94,6 +98,8 @@ def load_handler(spec: str) -> Any:
     module_name, _, class_name = spec.partition(":")
     if not module_name or not class_name:
         raise UsageError(f"HANDLER must be MODULE:CLASS (e.g. myapp:ChatServer), got {spec!r}")
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        raise UsageError(_file_name_given(module_name, class_name))
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
@@ -110,6 +116,27 @@ def load_handler(spec: str) -> Any:
     if callback_of(handler, "onConnection") is None:
         raise UsageError(f"{spec} is not a WSSHandler: it needs an onConnection(wss, event) method")
     return handler
+
+
+def _file_name_given(module_name: str, class_name: str) -> str:
+    """The error for ``room.py:Server`` or ``apps/room:Server``: a file path where a module name goes."""
+    path = Path(module_name)
+    module = path.stem if path.suffix == ".py" else path.name
+    where = ""
+    if str(path.parent) not in ("", "."):
+        where = f" from the folder {path.parent} (or with PYTHONPATH={path.parent})"
+    return (
+        f"HANDLER is MODULE:CLASS with a module name, not a file name: use {module}:{class_name}{where} "
+        f"instead of {module_name}:{class_name}"
+    )
+
+
+def _start_failure(message: str, args: argparse.Namespace) -> str:
+    """``start()``'s error, with the option that fixes it when a port cannot be bound."""
+    if not message.startswith("cannot listen on"):
+        return message
+    options = "--port or --tls-port" if args.tls_cert_folder else "--port"
+    return f"{message}; choose another port with {options} (0 picks a free one)"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -129,37 +156,31 @@ def serve(args: argparse.Namespace) -> int:
     settings: dict[str, Any] = {"HTTPPort": args.port, "IPAddressToListen": args.host, "rootFolder": root}
     if args.tls_cert_folder:
         settings.update(HTTPSEnabled=True, HTTPSPort=args.tls_port, certificateFolder=args.tls_cert_folder)
-    # Signal handlers go in before anything is printed: a Ctrl-C right after the ready line must
-    # still close connections with 1001 rather than kill the process.
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda number, frame: stop.set())
     web = WebServer()
     try:
         result = web.start(settings)
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if not result["success"]:
-        raise UsageError(result["errors"][0]["message"])
+        raise UsageError(_start_failure(result["errors"][0]["message"], args))
     try:
         WebSocketServer(handler, {"path": args.path, "dataType": data_type, "webServer": web})
     except (TypeError, ValueError) as exc:
         web.stop()
         raise UsageError(str(exc)) from None
     host = args.host if ":" not in args.host else f"[{args.host}]"
-    page = "" if args.path == "/ws" or args.handler else f"?ws={args.path}"
-    print(f"duplex: serving http://{host}:{web.HTTPPort}/{page}", flush=True)
-    print(f"duplex: WebSocket at ws://{host}:{web.HTTPPort}{args.path}", flush=True)
+    lines = []
+    if root is not None:  # a page at / only with static files: a handler alone serves none
+        page = "" if args.path == "/ws" or args.handler else f"?ws={args.path}"
+        lines.append(f"duplex: serving http://{host}:{web.HTTPPort}/{page}")
+    lines.append(f"duplex: WebSocket at ws://{host}:{web.HTTPPort}{args.path}")
     if web.HTTPSEnabled:
-        print(
-            f"duplex: and https://{host}:{web.HTTPSPort}/ , wss://{host}:{web.HTTPSPort}{args.path}",
-            flush=True,
-        )
-    print("duplex: press Ctrl-C to stop", flush=True)
-    while not stop.wait(0.5):
-        pass
-    print("duplex: stopping (closing connections with 1001)", flush=True)
-    web.stop()
+        secure = f"https://{host}:{web.HTTPSPort}/ , " if root is not None else ""
+        lines.append(f"duplex: and {secure}wss://{host}:{web.HTTPSPort}{args.path}")
+    lines.append("duplex: press Ctrl-C to stop")
+    # Printed once Ctrl-C and SIGTERM are caught: a signal right after these lines still closes
+    # every connection with 1001.
+    web.run_until_signal("\n".join(lines))
     return 0
 
 
@@ -172,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"duplex: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while starting, before "press Ctrl-C to stop"
+        return 130
 
 
 if __name__ == "__main__":

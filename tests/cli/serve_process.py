@@ -1,7 +1,8 @@
-"""Run ``duplex serve`` as a real process, read what it prints, and always end it.
+"""Run ``duplex serve`` (or any command: :class:`RunningProcess`) as a real process, read what it
+prints, and always end it.
 
-Both ``tests/cli`` and ``tests/demo`` use this (``from cli.serve_process import ServeProcess``; the
-``tests`` folder is on ``sys.path``). Every wait is bounded: a process that never prints its address,
+``tests/cli``, ``tests/demo`` and ``tests/server`` use this (``from cli.serve_process import
+ServeProcess``; the ``tests`` folder is on ``sys.path``). Every wait is bounded: a process that never prints its address,
 or never exits, fails the test with everything it printed so far, and is killed on the way out.
 """
 
@@ -17,8 +18,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
-__all__ = ["TIMEOUT", "ServeProcess", "run_serve"]
+__all__ = ["TIMEOUT", "RunningProcess", "ServeProcess", "run_serve"]
 
 #: How long the process may take to start, to print a line, or to exit.
 TIMEOUT = 15.0
@@ -48,18 +50,12 @@ def run_serve(
     )
 
 
-class ServeProcess:
-    """``duplex serve ARGS`` in a child process; use it as a context manager so it is always killed.
+class RunningProcess:
+    """``command`` in a child process, its output read line by line as it comes; use it as a context
+    manager so it is always killed."""
 
-    Attributes set by :meth:`wait_until_serving`: ``ws_url`` (the printed ``ws://`` address), ``port``
-    and ``http_url`` (``http://127.0.0.1:PORT/``).
-    """
-
-    def __init__(self, *args: str, cwd: Path | None = None, command: Sequence[str] = PYTHON_M_DUPLEX) -> None:
-        self.command = [*command, "serve", *args]
-        self.ws_url = ""
-        self.http_url = ""
-        self.port = 0
+    def __init__(self, command: Sequence[str], cwd: Path | None = None) -> None:
+        self.command = list(command)
         self._lines: dict[str, list[str]] = {"stdout": [], "stderr": []}
         self._ended: dict[str, bool] = {"stdout": False, "stderr": False}
         self._changed = threading.Condition()
@@ -118,21 +114,11 @@ class ServeProcess:
                         if match:
                             return match
                 if all(self._ended[stream] for stream in streams):
-                    raise AssertionError(f"duplex serve ended without printing {pattern!r}\n{self.output()}")
+                    raise AssertionError(f"the process ended without printing {pattern!r}\n{self.output()}")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(f"no line matched {pattern!r} within {timeout} s\n{self.output()}")
                 self._changed.wait(remaining)
-
-    def wait_until_serving(self, timeout: float = TIMEOUT) -> str:
-        """Wait for the ``ws://`` and "press Ctrl-C" lines; return the WebSocket URL."""
-        match = self.wait_for(
-            r"WebSocket at (ws://127\.0\.0\.1:(\d+)/\S*)", streams=("stdout",), timeout=timeout
-        )
-        self.ws_url, self.port = match.group(1), int(match.group(2))
-        self.http_url = f"http://127.0.0.1:{self.port}/"
-        self.wait_for(r"press Ctrl-C to stop", streams=("stdout",), timeout=timeout)
-        return self.ws_url
 
     # -- ending it ------------------------------------------------------------------------------------
 
@@ -144,7 +130,7 @@ class ServeProcess:
         try:
             status = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"duplex serve did not exit within {timeout} s\n{self.output()}") from None
+            raise AssertionError(f"the process did not exit within {timeout} s\n{self.output()}") from None
         for reader in self._readers:
             reader.join(5)
         return status
@@ -162,10 +148,34 @@ class ServeProcess:
                 if stream is not None:
                     stream.close()
 
-    def __enter__(self) -> ServeProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.kill()
+
+
+class ServeProcess(RunningProcess):
+    """``duplex serve ARGS`` in a child process; use it as a context manager so it is always killed.
+
+    Attributes set by :meth:`wait_until_serving`: ``ws_url`` (the printed ``ws://`` address), ``port``
+    and ``http_url`` (``http://127.0.0.1:PORT/``).
+    """
+
+    def __init__(self, *args: str, cwd: Path | None = None, command: Sequence[str] = PYTHON_M_DUPLEX) -> None:
+        super().__init__([*command, "serve", *args], cwd=cwd)
+        self.ws_url = ""
+        self.http_url = ""
+        self.port = 0
+
+    def wait_until_serving(self, timeout: float = TIMEOUT) -> str:
+        """Wait for the ``ws://`` and "press Ctrl-C" lines; return the WebSocket URL."""
+        match = self.wait_for(
+            r"WebSocket at (ws://127\.0\.0\.1:(\d+)/\S*)", streams=("stdout",), timeout=timeout
+        )
+        self.ws_url, self.port = match.group(1), int(match.group(2))
+        self.http_url = f"http://127.0.0.1:{self.port}/"
+        self.wait_for(r"press Ctrl-C to stop", streams=("stdout",), timeout=timeout)
+        return self.ws_url

@@ -3,12 +3,17 @@ per-connection log, both ways to start it, and one clear line for each bad argum
 
 from __future__ import annotations
 
+import base64
+import os
 import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,7 @@ import trustme
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+import duplex
 from cli.serve_process import TIMEOUT, ServeProcess, run_serve
 
 pytestmark = pytest.mark.timeout(60)
@@ -106,7 +112,7 @@ def test_signal_closes_connections_with_1001_and_exits_0(signum: signal.Signals)
             assert closed.value.rcvd.code == 1001
         assert served.wait(timeout=5) == 0, served.output()
         assert "Traceback" not in served.output()
-        served.wait_for(r"stopping", streams=("stdout",), timeout=0)
+        served.wait_for(rf"duplex: {signum.name}: stopping", streams=("stderr",), timeout=0)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -201,6 +207,78 @@ def test_console_script_help() -> None:
     assert "MODULE:CLASS" in result.stdout
 
 
+@pytest.mark.parametrize("how", ["python -m duplex", "duplex script"])
+def test_version(how: str) -> None:
+    command = [sys.executable, "-m", "duplex"] if how == "python -m duplex" else [duplex_script()]
+    result = subprocess.run(
+        [*command, "--version"], capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"duplex {duplex.__version__}\n"
+
+
+# -- what it announces -----------------------------------------------------------------------------------
+
+
+def test_a_handler_without_root_announces_no_page(app_folder: Path) -> None:
+    """No --root: nothing is served at /, so only the WebSocket URL is printed."""
+    with ServeProcess("myapp:Server", "--port", "0", "--path", "/echo", cwd=app_folder) as served:
+        url = served.wait_until_serving()
+        assert url.endswith("/echo")
+        assert not any("http://" in line or "https://" in line for line in served.lines("stdout")), (
+            served.output()
+        )
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(served.http_url, timeout=TIMEOUT)
+        assert missing.value.code == 404
+
+
+def test_a_handler_with_root_announces_its_page(app_folder: Path) -> None:
+    public = app_folder / "public"
+    public.mkdir()
+    (public / "index.html").write_text("<!doctype html><title>app</title>my page\n")
+    with ServeProcess(
+        "myapp:Server", "--port", "0", "--path", "/echo", "--root", str(public), cwd=app_folder
+    ) as served:
+        served.wait_until_serving()
+        page = served.wait_for(r"serving (http://\S+)", streams=("stdout",)).group(1)
+        assert page == served.http_url
+        with urllib.request.urlopen(page, timeout=TIMEOUT) as response:
+            assert b"my page" in response.read()
+
+
+# -- a client that never answers the close ------------------------------------------------------------
+
+
+def test_second_ctrl_c_drops_a_client_that_never_answers(app_folder: Path) -> None:
+    """The close timeout is the default 10 s: the second Ctrl-C must end it well before."""
+    with ServeProcess("myapp:Server", "--port", "0", "--path", "/echo", cwd=app_folder) as served:
+        served.wait_until_serving()
+        with socket.create_connection(("127.0.0.1", served.port), timeout=TIMEOUT) as silent:
+            key = base64.b64encode(os.urandom(16)).decode()
+            silent.sendall(
+                f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            assert silent.recv(12) == b"HTTP/1.1 101"
+            served.wait_for(r"connection \d+ opened from 127\.0\.0\.1")
+            served.send_signal(signal.SIGINT)
+            first = time.monotonic()
+            served.wait_for(
+                r"duplex: waiting up to ([5-9]|10) s for 1 WebSocket client to answer the close .*Ctrl-C again",
+                streams=("stderr",),
+            )
+            served.send_signal(signal.SIGINT)
+            second = time.monotonic()
+            assert served.wait(timeout=5) == 0, served.output()
+            assert time.monotonic() - second < 2.0, served.output()
+            assert time.monotonic() - first < 5.0, served.output()
+        served.wait_for(
+            r"forcing the stop, dropping 1 WebSocket connection now", streams=("stderr",), timeout=0
+        )
+        assert "Traceback" not in served.output()
+
+
 # -- bad arguments: one line, exit status 2, no traceback ----------------------------------------------
 
 
@@ -222,6 +300,8 @@ def assert_one_clear_line(args: list[str], cwd: Path, *expected: str) -> str:
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
+        ("myapp.py:Server", ["use myapp:Server instead of myapp.py:Server"]),
+        ("apps/myapp.py:Server", ["use myapp:Server from the folder apps", "PYTHONPATH=apps"]),
         ("nosuchmodule:Server", ["nosuchmodule"]),
         ("broken:Server", ["broken", "broken on purpose"]),
         ("typo:Server", ["typo", "SyntaxError"]),
@@ -233,6 +313,8 @@ def assert_one_clear_line(args: list[str], cwd: Path, *expected: str) -> str:
         ("myapp:", ["MODULE:CLASS"]),
     ],
     ids=[
+        "file-name",
+        "file-path",
         "module-not-found",
         "module-raises",
         "module-syntax-error",
@@ -253,7 +335,9 @@ def test_port_in_use(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert_one_clear_line(["--port", str(port)], tmp_path, str(port))
+        assert_one_clear_line(
+            ["--port", str(port)], tmp_path, str(port), "in use", "choose another port with --port"
+        )
 
 
 @pytest.mark.parametrize("port", ["-1", "65536"])

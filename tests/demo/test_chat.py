@@ -1,4 +1,5 @@
-"""The chat demo's server side (``duplex.demo.chat``), driven by real ``websockets`` clients.
+"""The chat demo's server side (``duplex.demo.chat``), driven by real ``websockets`` clients, and
+the files it serves (the page and its icon).
 
 The demo runs in-process here (a ``WebServer`` on a free port with ``ChatServer`` at /ws, dataType
 "object", as ``duplex serve`` sets it up); ``test_chat_page.py`` drives it from a browser.
@@ -7,6 +8,7 @@ The demo runs in-process here (a ``WebServer`` on a free port with ``ChatServer`
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -27,16 +29,22 @@ QUIET = 0.3
 
 
 @pytest.fixture
-def chat_url() -> Iterator[str]:
-    """The WebSocket URL of a running chat demo; the server is stopped afterwards."""
+def demo_web() -> Iterator[duplex.WebServer]:
+    """A running chat demo (page and WebSocket server); stopped afterwards."""
     web = duplex.WebServer()
     result = web.start({"HTTPPort": 0, "IPAddressToListen": "127.0.0.1", "rootFolder": str(STATIC_FOLDER)})
     assert result["success"], result
     try:
         duplex.WebSocketServer(ChatServer(), {"path": "/ws", "dataType": "object", "webServer": web})
-        yield f"ws://127.0.0.1:{web.HTTPPort}/ws"
+        yield web
     finally:
         web.stop()
+
+
+@pytest.fixture
+def chat_url(demo_web: duplex.WebServer) -> str:
+    """The WebSocket URL of the running chat demo."""
+    return f"ws://127.0.0.1:{demo_web.HTTPPort}/ws"
 
 
 @pytest.fixture
@@ -71,14 +79,14 @@ def join(connection: ClientConnection, name: str) -> Any:
 
 def test_first_member_is_welcomed_alone(client: Callable[[], ClientConnection]) -> None:
     ada = client()
-    assert join(ada, "Ada") == {"type": "welcome", "users": ["Ada"]}
+    assert join(ada, "Ada") == {"type": "welcome", "name": "Ada", "users": ["Ada"]}
 
 
 def test_others_hear_who_joined(client: Callable[[], ClientConnection]) -> None:
     ada = client()
     join(ada, "Ada")
     bob = client()
-    assert join(bob, "Bob") == {"type": "welcome", "users": ["Ada", "Bob"]}
+    assert join(bob, "Bob") == {"type": "welcome", "name": "Bob", "users": ["Ada", "Bob"]}
     assert receive(ada) == {"type": "joined", "name": "Bob", "users": ["Ada", "Bob"]}
     assert_quiet(bob)  # the newcomer gets "welcome" only, not its own "joined"
 
@@ -134,7 +142,7 @@ def test_joining_twice_keeps_the_first_name(client: Callable[[], ClientConnectio
     send(ada, {"type": "join", "name": "Mallory"})
     assert_quiet(ada)
     bob = client()
-    assert join(bob, "Bob") == {"type": "welcome", "users": ["Ada", "Bob"]}
+    assert join(bob, "Bob") == {"type": "welcome", "name": "Bob", "users": ["Ada", "Bob"]}
     send(ada, {"type": "say", "text": "still Ada"})
     assert receive(bob)["name"] == "Ada"
 
@@ -172,7 +180,7 @@ def test_blank_messages_are_not_sent(client: Callable[[], ClientConnection]) -> 
 )
 def test_names_are_tidied(given: Any, shown: str, client: Callable[[], ClientConnection]) -> None:
     ada = client()
-    assert join(ada, given) == {"type": "welcome", "users": [shown]}
+    assert join(ada, given) == {"type": "welcome", "name": shown, "users": [shown]}
 
 
 def test_long_text_is_cut(client: Callable[[], ClientConnection]) -> None:
@@ -204,3 +212,55 @@ def test_invalid_json_closes_with_1007(client: Callable[[], ClientConnection]) -
         ada.recv(timeout=TIMEOUT)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1007
+
+
+# -- unique names --------------------------------------------------------------------------------------
+
+
+def test_a_second_member_with_the_same_name_gets_a_unique_one(client: Callable[[], ClientConnection]) -> None:
+    """Pages mark their own messages by name: two members must never share one."""
+    first = client()
+    assert join(first, "Ada")["name"] == "Ada"
+    second = client()
+    assert join(second, "Ada") == {"type": "welcome", "name": "Ada (2)", "users": ["Ada", "Ada (2)"]}
+    assert receive(first) == {"type": "joined", "name": "Ada (2)", "users": ["Ada", "Ada (2)"]}
+    third = client()
+    assert join(third, "  ada ")["name"] == "ada (3)"  # names differ in more than case
+    receive(first)
+    receive(second)
+    send(second, {"type": "say", "text": "from the second tab"})
+    for member in (first, second, third):
+        assert receive(member) == {"type": "said", "name": "Ada (2)", "text": "from the second tab"}
+
+
+def test_a_name_is_free_again_once_its_member_left(client: Callable[[], ClientConnection]) -> None:
+    first = client()
+    join(first, "Ada")
+    first.close()
+    again = client()
+    assert join(again, "Ada") == {"type": "welcome", "name": "Ada", "users": ["Ada"]}
+
+
+def test_a_unique_name_stays_within_the_length_limit(client: Callable[[], ClientConnection]) -> None:
+    long_name = "x" * 100
+    join(client(), long_name)
+    second = join(client(), long_name)["name"]
+    assert second == "x" * (MAX_NAME - 4) + " (2)"
+    assert len(second) == MAX_NAME
+
+
+# -- the static files -------------------------------------------------------------------------------------
+
+
+def test_the_page_links_an_icon_that_is_served(demo_web: duplex.WebServer) -> None:
+    base = f"http://127.0.0.1:{demo_web.HTTPPort}/"
+    with urllib.request.urlopen(base, timeout=TIMEOUT) as response:
+        assert '<link rel="icon" href="favicon.ico">' in response.read().decode()
+    with urllib.request.urlopen(base + "favicon.ico", timeout=TIMEOUT) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "image/vnd.microsoft.icon"
+        icon = response.read()
+    # An ICO file: reserved 0, type 1 (icon), then its images (16x16 and 32x32).
+    assert icon[:4] == b"\0\0\1\0"
+    assert icon[4] >= 1
+    assert icon == (STATIC_FOLDER / "favicon.ico").read_bytes()

@@ -1,8 +1,10 @@
 """The chat demo end to end: ``duplex serve`` as a real process, its page in headless Chromium.
 
 Two people join, chat both ways, one leaves and the other sees it; a screenshot of the page is saved
-to ``test-artifacts/chat.png``. Then the server is killed and started again on the same port, and the
-page must come back online by itself and re-join under the same name.
+to ``test-artifacts/chat.png``. Two tabs that join under one name get two names and each marks only
+its own messages as its own. The page's icon loads. Then the server is killed and started again on
+the same port: the page empties its list of who is online while offline, comes back online by
+itself and re-joins under the same name.
 
 Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright; without it these tests fail
 (they do not skip) and say how to install it.
@@ -81,12 +83,15 @@ def open_page(browser: Browser, url: str) -> Page:
     return page
 
 
-def join(page: Page, name: str) -> None:
+def join(page: Page, name: str, given: str | None = None) -> None:
+    """Join as ``name``; the server gives ``given`` (default: ``name``) if that name is taken."""
     page.fill("#name", name)
     page.click("#join")
     expect(page.locator("#chat-form")).to_be_visible()
     expect(page.locator("#join-form")).to_be_hidden()
-    expect(notice(page, f"You joined as {name}")).to_have_count(1)
+    expect(page.locator("#messages li.notice", has_text=re.compile(r"^You joined as "))).to_have_text(
+        [f"You joined as {given or name}"]
+    )
 
 
 def say(page: Page, text: str) -> None:
@@ -155,6 +160,66 @@ def test_two_people_chat_and_one_leaves(browser: Browser, demo: ServeProcess) ->
             page.context.close()
 
 
+def test_two_tabs_under_one_name_each_mark_only_their_own_messages(
+    browser: Browser, demo: ServeProcess
+) -> None:
+    first = open_page(browser, demo.http_url)
+    second = open_page(browser, demo.http_url)
+    try:
+        join(first, "Ada")
+        join(second, "Ada", given="Ada (2)")
+        expect(notice(first, "Ada (2) joined")).to_have_count(1)
+        for page in (first, second):
+            expect(page.locator("#users li")).to_have_text(["Ada", "Ada (2)"])
+
+        say(second, "typed in the second tab")
+        expect_own_message(second, "typed in the second tab")
+        expect_message_from(first, "Ada (2)", "typed in the second tab")
+        say(first, "typed in the first tab")
+        expect_own_message(first, "typed in the first tab")
+        expect_message_from(second, "Ada", "typed in the first tab")
+        for page in (first, second):
+            expect(page.locator("#messages li.mine")).to_have_count(1)
+    finally:
+        for page in (first, second):
+            page.context.close()
+
+
+def test_page_has_an_icon_and_nothing_it_loads_is_missing(browser: Browser, demo: ServeProcess) -> None:
+    context = browser.new_context()
+    context.set_default_timeout(PAGE_TIMEOUT)
+    page = context.new_page()
+    missing: list[str] = []
+    page.on(
+        "response",
+        lambda response: (
+            missing.append(f"{response.status} {response.url}") if response.status >= 400 else None
+        ),
+    )
+    try:
+        page.goto(demo.http_url)
+        expect(page.locator("#status")).to_have_class(re.compile(r"\bonline\b"))
+        href = page.eval_on_selector('link[rel="icon"]', "link => link.href")
+        assert href == demo.http_url + "favicon.ico"
+        icon = page.request.get(href)
+        assert icon.status == 200
+        assert icon.headers["content-type"] == "image/vnd.microsoft.icon"
+        # Chromium decodes it as an image.
+        width = page.evaluate(
+            """href => new Promise((resolve, reject) => {
+                const image = new Image();
+                image.onload = () => resolve(image.naturalWidth);
+                image.onerror = () => reject(new Error("the icon does not decode"));
+                image.src = href;
+            })""",
+            href,
+        )
+        assert width in (16, 32)
+        assert missing == []
+    finally:
+        context.close()
+
+
 def test_page_follows_a_websocket_path_given_in_the_url(browser: Browser) -> None:
     """``duplex serve --path /chat`` prints ``http://.../?ws=/chat``, and the page uses that path."""
     with ServeProcess("--port", "0", "--path", "/chat") as served:
@@ -191,6 +256,8 @@ def test_page_reconnects_and_rejoins_after_a_restart(how: str, browser: Browser)
             first.send_signal(signal.SIGTERM)
             assert first.wait(timeout=5) == 0, first.output()
         expect(page.locator("#status")).to_have_class(re.compile(r"\boffline\b"))
+        # Who is online is unknown while offline: the list must not show a stale room.
+        expect(page.locator("#users li")).to_have_count(0)
 
         second = ServeProcess("--port", str(port))
         assert second.wait_until_serving().endswith(f":{port}/ws")
@@ -200,7 +267,11 @@ def test_page_reconnects_and_rejoins_after_a_restart(how: str, browser: Browser)
         expect(page.locator("#users li")).to_have_text(["Ada"])
         with connect(second.ws_url, open_timeout=TIMEOUT, close_timeout=TIMEOUT) as bob:
             bob.send(json.dumps({"type": "join", "name": "Bob"}))
-            assert json.loads(bob.recv(timeout=TIMEOUT)) == {"type": "welcome", "users": ["Ada", "Bob"]}
+            assert json.loads(bob.recv(timeout=TIMEOUT)) == {
+                "type": "welcome",
+                "name": "Bob",
+                "users": ["Ada", "Bob"],
+            }
             expect(notice(page, "Bob joined")).to_have_count(1)
 
             say(page, "after the restart ✓ 👋")

@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+GUIDE = EXAMPLES.parent / "docs" / "guide.md"
 
 
 @contextmanager
@@ -58,3 +61,34 @@ def test_chat_example() -> None:
             second.send("hi all")
             assert first.recv(timeout=5) == "hi all"
         assert first.recv(timeout=5) == "Client disconnected"
+
+
+def test_named_chat_example() -> None:
+    """event.request.query gives the name; a client without one is refused by duplex.Reject."""
+    with running("named_chat.py") as url:
+        assert url.endswith("/chat")
+        with connect(f"{url}?name=Ada", open_timeout=5) as ada:
+            with connect(f"{url}?name=Bob&lang=fr", open_timeout=5) as bob:
+                assert ada.recv(timeout=5) == "Bob joined"
+                bob.send("hi all")
+                assert bob.recv(timeout=5) == "Bob: hi all"
+                assert ada.recv(timeout=5) == "Bob: hi all"
+            assert ada.recv(timeout=5) == "Bob left"
+            for query in ("", "?name=", "?name=%20%20", "?lang=fr", "?name=Ann&name=Bo"):
+                with pytest.raises(InvalidStatus) as refused, connect(f"{url}{query}", open_timeout=5):
+                    pass
+                assert refused.value.response.status_code == 400, query
+                assert b"add ?name=yourname to the URL" in (refused.value.response.body or b""), query
+            ada.send("still here")
+            assert ada.recv(timeout=5) == "Ada: still here"  # nobody else joined
+
+
+def test_the_guide_shows_the_named_chat_example_as_it_is() -> None:
+    """docs/guide.md's Example 3 is the handler code of examples/named_chat.py, verbatim."""
+    guide = GUIDE.read_text(encoding="utf-8")
+    section = guide.split("## Example 3", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) == 1, "Example 3 should show one Python block"
+    assert "event.request.query" in blocks[0]
+    assert "duplex.Reject(" in blocks[0]
+    assert blocks[0] in (EXAMPLES / "named_chat.py").read_text(encoding="utf-8")

@@ -7,10 +7,13 @@ The page speaks JSON ("object" dataType). From the browser::
 
 To the browsers::
 
-    {"type": "welcome", "users": [...]}                 to the one who joined
+    {"type": "welcome", "name": "Ada", "users": [...]}  to the one who joined, with its name
     {"type": "joined", "name": "Ada", "users": [...]}   to everyone else
     {"type": "said", "name": "Ada", "text": "hello"}    to everyone, sender included
     {"type": "left", "name": "Ada", "users": [...]}     to everyone left
+
+Names are unique among the members (case aside): a second "Ada" becomes "Ada (2)", and the
+welcome tells the page which name it got, since the page marks its own messages by name.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ class ChatMember:
         if not isinstance(message, dict):
             return
         if message.get("type") == "join" and self.name is None:
-            self.name = str(message.get("name") or "guest").strip()[:MAX_NAME] or "guest"
-            ws.send({"type": "welcome", "users": names(ws.wss)})
+            wanted = str(message.get("name") or "guest").strip()[:MAX_NAME] or "guest"
+            self.name = unique_name(wanted, names(ws.wss))
+            ws.send({"type": "welcome", "name": self.name, "users": names(ws.wss)})
             ws.wss.broadcast({"type": "joined", "name": self.name, "users": names(ws.wss)}, exclude=ws)
         elif message.get("type") == "say" and self.name is not None:
             text = str(message.get("text", ""))[:MAX_TEXT]
@@ -52,6 +56,17 @@ class ChatServer:
 
     def onConnection(self, wss: duplex.WebSocketServer, event: duplex.Event) -> Any:
         return ChatMember()
+
+
+def unique_name(wanted: str, taken: list[str]) -> str:
+    """``wanted``, or ``wanted (2)``, ``(3)``... if a member has it (case aside), at most MAX_NAME long."""
+    taken_folded = {name.casefold() for name in taken}
+    name, number = wanted, 1
+    while name.casefold() in taken_folded:
+        number += 1
+        suffix = f" ({number})"
+        name = wanted[: MAX_NAME - len(suffix)].rstrip() + suffix
+    return name
 
 
 def names(wss: duplex.WebSocketServer) -> list[str]:

@@ -15,6 +15,7 @@ cdef class WebSocketConnection(DirectHandler):
     cdef public object _loop_thread_id
     cdef public object _data_type
     cdef public object _on_closed
+    cdef public object _topic_registry
     cdef public object _pending_bytes
     cdef public object _pending_lock
     cdef public object _on_message

@@ -29,6 +29,7 @@ from ..asyncio.websocket_protocol import (
 from ..asyncio.workers import Worker
 from .callback_events import ErrorEvent, Event, MessageEvent, RequestInfo, TerminateEvent
 from .errors import ErrorCode, error_stack
+from .topics import TopicRegistry
 
 __all__ = ["STATUS", "WebSocketConnection", "callback_of", "encode_message"]
 
@@ -130,6 +131,7 @@ class WebSocketConnection(DirectHandler):
         data_type: str,
         worker: Worker | None,
         on_closed: Callable[[WebSocketConnection], None],
+        topics: TopicRegistry,
     ) -> None:
         self.id: int = next(_ids)
         self.wss = wss
@@ -141,6 +143,7 @@ class WebSocketConnection(DirectHandler):
         self._loop_thread_id = loop_thread_id
         self._data_type = data_type
         self._on_closed = on_closed
+        self._topic_registry = topics  # its server's: shared by all its connections
         self._pending_bytes = 0  # queued by other threads, not yet handed to the transport
         self._pending_lock = threading.Lock()
         self._on_message = callback_of(handler, "onMessage")
@@ -183,6 +186,37 @@ class WebSocketConnection(DirectHandler):
     def buffered_amount(self) -> int:
         """Same as ``bufferedAmount``."""
         return self.bufferedAmount
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """The topics this connection is subscribed to (a snapshot)."""
+        return self._topic_registry.topics_of(self.id)
+
+    # -- topics --------------------------------------------------------------------------------------
+
+    def subscribe(self, topic: str) -> bool:
+        """Subscribe to ``topic``: ``wss.publish(topic, ...)`` then reaches this connection.
+
+        Returns True if the connection was not subscribed and now is; False if it already was, or
+        if its status is not "Connected" (nothing changes). Safe from any thread; the change holds
+        at once for every thread.
+
+        Raises:
+            TypeError: ``topic`` is not a str.
+            ValueError: ``topic`` is not a valid name (1 to 256 ASCII letters, digits and
+                ``- _ . : @ /``; see ``docs/api.md``).
+        """
+        return self._topic_registry.subscribe(self.id, self._protocol, topic)
+
+    def unsubscribe(self, topic: str) -> bool:
+        """Leave ``topic``. Returns True if the connection was subscribed, False if not.
+
+        A connection leaves all its topics when it closes. Safe from any thread.
+
+        Raises:
+            TypeError, ValueError: as ``subscribe()``.
+        """
+        return self._topic_registry.unsubscribe(self.id, topic)
 
     # -- sending -------------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from ..http.upgrade import Accept, DeflateSettings, Refuse, UpgradeOffer, select
 from .callback_events import ConnectionEvent, ErrorEvent, Event, RequestInfo
 from .errors import ErrorCode, Reject, error_stack
 from .options import check_number, normalize
+from .topics import TopicRegistry
 from .web_server import WebServer, web_server
 from .websocket_connection import WebSocketConnection, callback_of, encode_message
 
@@ -94,6 +95,8 @@ class WebSocketServer:
         # The same connections' transports, by the same ids: the audience of a broadcast.
         self._members: dict[int, WebSocketProtocol] = {}
         self._broadcasts: BroadcastBatch | None = None  # the loop's, once registered
+        # Who subscribed to which topic; given to every connection (docs in topics.py).
+        self._topics = TopicRegistry()
         self._handshakes = 0
         options = self._options
         # Made once: every connection of this server shares them.
@@ -326,6 +329,7 @@ class WebSocketServer:
             data_type=self.dataType,
             worker=self.worker,
             on_closed=self._connection_closed,
+            topics=self._topics,
         )
         self._connections[connection.id] = connection
         self._members[connection.id] = protocol
@@ -334,6 +338,7 @@ class WebSocketServer:
     def _connection_closed(self, connection: WebSocketConnection) -> None:
         self._connections.pop(connection.id, None)
         self._members.pop(connection.id, None)
+        self._topics.leave_all(connection.id)  # its status is "Closed": it cannot subscribe again
 
     # -- broadcast -------------------------------------------------------------------------------------
 
@@ -350,12 +355,7 @@ class WebSocketServer:
         """
         payload, text = encode_message(message)
         frame = build_message_frame(payload, text)
-        if exclude is None:
-            excluded: Collection[int] = ()
-        elif isinstance(exclude, WebSocketConnection):
-            excluded = (exclude.id,)
-        else:
-            excluded = {connection.id for connection in exclude}
+        excluded = _excluded_ids(exclude)
         if self.web_server.in_loop_thread():
             self._broadcast_now(frame, excluded)
         else:
@@ -367,6 +367,53 @@ class WebSocketServer:
         # (duplex.asyncio.broadcast says why); each connection writes them before its own sends.
         if self._broadcasts is not None:
             self._broadcasts.add(frame, self._members, excluded)
+
+    # -- topics ----------------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        message: Any,
+        exclude: WebSocketConnection | Iterable[WebSocketConnection] | None = None,
+    ) -> None:
+        """Send one message to every connection subscribed to ``topic``, except ``exclude``.
+
+        As ``broadcast()``, but to the topic's subscribers (``ws.subscribe(topic)``): framed once,
+        the same bytes written to each, in the same per-loop-iteration batch as broadcasts, with
+        each receiver's ``sendBufferLimit`` and ``backpressure``. Safe from any thread.
+
+        Raises:
+            TypeError: ``topic`` is not a str, or the message cannot be sent (see
+                ``WebSocketConnection.send``); nothing is sent.
+            ValueError: ``topic`` is not a valid name (see ``WebSocketConnection.subscribe``).
+        """
+        # The subscribers at this call, whatever the thread: a dict no later change touches.
+        audience = self._topics.audience(topic)  # checks the name first
+        payload, text = encode_message(message)  # checked even when nobody listens
+        if audience is None:
+            return
+        frame = build_message_frame(payload, text)
+        excluded = _excluded_ids(exclude)
+        if self.web_server.in_loop_thread():
+            self._publish_now(frame, audience, excluded)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
+                self.web_server.loop.call_soon_threadsafe(self._publish_now, frame, audience, excluded)
+
+    def _publish_now(
+        self, frame: bytes, audience: dict[int, WebSocketProtocol], excluded: Collection[int]
+    ) -> None:
+        # Written at the end of this loop iteration, in the broadcasts' batch (and in their order).
+        if self._broadcasts is not None:
+            self._broadcasts.add(frame, audience, excluded)
+
+    def subscribers(self, topic: str) -> int:
+        """How many connections of this server are subscribed to ``topic`` now.
+
+        Raises:
+            TypeError, ValueError: ``topic`` is not a valid name (see ``WebSocketConnection.subscribe``).
+        """
+        return self._topics.count(topic)
 
     # -- terminating -----------------------------------------------------------------------------------
 
@@ -463,6 +510,15 @@ class WebSocketServer:
     def __repr__(self) -> str:
         state = "terminated" if self.terminated else f"{len(self._connections)} connections"
         return f"<WebSocketServer path={self.path!r} {state}>"
+
+
+def _excluded_ids(exclude: WebSocketConnection | Iterable[WebSocketConnection] | None) -> Collection[int]:
+    """The ids of ``exclude`` (a connection, several, or None) for a broadcast batch."""
+    if exclude is None:
+        return ()
+    if isinstance(exclude, WebSocketConnection):
+        return (exclude.id,)
+    return {connection.id for connection in exclude}
 
 
 async def _wait_for_closed(connections: list[WebSocketConnection], seconds: float) -> None:

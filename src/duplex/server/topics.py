@@ -21,16 +21,17 @@ Decisions:
   (a dict copy against a write to each member); a burst of publishes to one topic shares one dict,
   the batch's common case (the burst joined once for every member).
 - A connection that is not "Connected" cannot subscribe (``subscribe()`` returns False). The check
-  is made under the lock, and the connection's state is "Closed" before its server calls
+  is made under the lock, and the connection's state is "Closed" before it calls
   :meth:`TopicRegistry.leave_all`, so a subscribe racing the close either comes before and is
-  undone, or comes after and is refused: a closed connection never stays in a topic.
+  undone, or comes after and is refused: a closed connection never stays in a topic. A connection
+  that never subscribed skips ``leave_all`` (it marks itself before its first subscribe).
 - Topic names are 1 to :data:`MAX_TOPIC_LENGTH` characters: ASCII letters, digits and
   ``- _ . : @ /``, with a ``.`` only between two other characters. The names are meant to become
   Redis channels and NATS subjects as they are: NATS subjects are ``.``-separated tokens that may
   not be empty, must not hold whitespace, and use ``*`` and ``>`` as wildcards, so none of these
   can be in a name; ASCII only, so that a name is the same in every client library and log.
-- Nothing here runs for a ``send()``, a ``broadcast()`` or a received message: a server whose
-  connections never subscribe pays one uncontended lock when each connection closes.
+- Nothing here runs for a ``send()``, a ``broadcast()``, a received message or the close of a
+  connection that never subscribed.
 """
 
 from __future__ import annotations

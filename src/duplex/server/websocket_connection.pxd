@@ -16,6 +16,7 @@ cdef class WebSocketConnection(DirectHandler):
     cdef public object _data_type
     cdef public object _on_closed
     cdef public object _topic_registry
+    cdef public bint _subscribed
     cdef public object _pending_bytes
     cdef public object _pending_lock
     cdef public object _on_message

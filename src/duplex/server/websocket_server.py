@@ -338,7 +338,6 @@ class WebSocketServer:
     def _connection_closed(self, connection: WebSocketConnection) -> None:
         self._connections.pop(connection.id, None)
         self._members.pop(connection.id, None)
-        self._topics.leave_all(connection.id)  # its status is "Closed": it cannot subscribe again
 
     # -- broadcast -------------------------------------------------------------------------------------
 

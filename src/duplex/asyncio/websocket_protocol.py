@@ -502,6 +502,7 @@ class WebSocketProtocol:
     ) -> bool:
         # A burst that does not fit whole: judged frame by frame, as send() would judge each.
         accepted: list[bytes] = []
+        dropped: list[tuple[int, int]] = []  # (size, bytes queued then) of each frame dropped
         refused = 0  # the size of the first frame that did not fit, the policy "close" closes on it
         for frame in frames:
             size = len(frame)
@@ -509,16 +510,19 @@ class WebSocketProtocol:
                 if not self._drop_when_full:
                     refused = size
                     break  # nothing after it goes out either
-                self.dropped_messages += 1
-                self._report_error(SendBufferFull(size, queued, limit, True, self.dropped_messages))
+                dropped.append((size, queued))
                 continue
             accepted.append(frame)
             queued += size
         if accepted:
             transport.writelines(accepted)
+        # Reported once the burst's frames are written: an onError that sends comes after them.
+        for size, queued_then in dropped:
+            self.dropped_messages += 1
+            self._report_error(SendBufferFull(size, queued_then, limit, True, self.dropped_messages))
         if refused:
             return self._buffer_full(refused, queued, limit)
-        return len(accepted) == len(frames)
+        return not dropped
 
     def ping(self, payload: bytes = b"") -> bool:
         """Send a ping (at most 125 bytes); False if the connection is not open."""

@@ -16,9 +16,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from websockets.sync.client import ClientConnection, connect
 
 import duplex
 
@@ -291,3 +293,57 @@ def close_code_of(payload: bytes | None) -> int | None:
         return None
     code: int = struct.unpack("!H", payload[:2])[0]
     return code
+
+
+# -- shared by the thread, limit and topic tests -----------------------------------------------------
+
+
+def client_of(web: duplex.WebServer, path: str = "/", **kwargs: Any) -> ClientConnection:
+    """A sync ``websockets`` client of ``path`` on ``web`` (use it in a ``with``)."""
+    return connect(url(web, path), open_timeout=TIMEOUT, close_timeout=TIMEOUT, proxy=None, **kwargs)
+
+
+@contextmanager
+def open_clients(web: duplex.WebServer, recorder: Recorder, count: int) -> Iterator[list[ClientConnection]]:
+    """``count`` clients, connected one at a time (the server sees them in that order), closed after."""
+    with ExitStack() as stack:
+        clients: list[ClientConnection] = []
+        for _ in range(count):
+            clients.append(stack.enter_context(client_of(web)))
+            recorder.wait_for("open", len(clients))
+        yield clients
+
+
+def server_side(recorder: Recorder, count: int) -> list[Any]:
+    """The server's connections, in the order the clients connected (one at a time)."""
+    return [call.ws for call in recorder.wait_for("open", count)]
+
+
+def run_threads(count: int, target: Any) -> None:
+    """Run ``target(index)`` on ``count`` threads released together; re-raise the first failure."""
+    barrier = threading.Barrier(count)
+    failures: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(TIMEOUT)
+            target(index)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index,), name=f"thread-{index}") for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
+    if failures:
+        raise failures[0]
+
+
+CHUNK = 64 * 1024
+
+
+def numbered_chunk(index: int) -> bytes:
+    """``CHUNK`` bytes that say their index (a 4-byte big-endian number, repeated)."""
+    return struct.pack("!I", index) * (CHUNK // 4)

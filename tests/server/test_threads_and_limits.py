@@ -14,16 +14,15 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
 import duplex
 from server.helpers_connection import (
+    CHUNK,
     OP_BINARY,
     OP_CLOSE,
     OP_CONTINUATION,
@@ -33,9 +32,14 @@ from server.helpers_connection import (
     TIMEOUT,
     RawClient,
     Recorder,
+    client_of,
     close_code_of,
     error_codes,
+    numbered_chunk,
+    open_clients,
+    run_threads,
     running_web_server,
+    server_side,
     start_wss,
     url,
     wait_until,
@@ -52,34 +56,8 @@ def web() -> Iterator[duplex.WebServer]:
         yield server
 
 
-def client_of(web: duplex.WebServer, path: str = "/", **kwargs: Any) -> ClientConnection:
-    return connect(url(web, path), open_timeout=TIMEOUT, close_timeout=TIMEOUT, **kwargs)
-
-
 def echo(ws: Any, event: Any) -> None:
     ws.send(event.data)
-
-
-def run_threads(count: int, target: Any) -> None:
-    """Run ``target(index)`` on ``count`` threads released together; re-raise the first failure."""
-    barrier = threading.Barrier(count)
-    failures: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(TIMEOUT)
-            target(index)
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(index,), name=f"sender-{index}") for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not any(thread.is_alive() for thread in threads), "a sender thread is stuck"
-    if failures:
-        raise failures[0]
 
 
 # -- send() from many threads ---------------------------------------------------------------------
@@ -155,22 +133,6 @@ def test_send_from_threads_while_callbacks_echo(web: duplex.WebServer) -> None:
 
 
 # -- broadcast() ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def open_clients(web: duplex.WebServer, recorder: Recorder, count: int) -> Iterator[list[ClientConnection]]:
-    """``count`` clients, connected one at a time (so the server sees them in that order), all closed at the end."""
-    with ExitStack() as stack:
-        clients = []
-        for _ in range(count):
-            clients.append(stack.enter_context(client_of(web)))
-            recorder.wait_for("open", len(clients))
-        yield clients
-
-
-def server_side(recorder: Recorder, count: int) -> list[Any]:
-    """The server connections, in the order the clients connected (one at a time)."""
-    return [call.ws for call in recorder.wait_for("open", count)]
 
 
 @pytest.mark.parametrize(
@@ -389,7 +351,6 @@ def test_max_message_size_counts_the_whole_fragmented_message(web: duplex.WebSer
 
 # -- sendBufferLimit and backpressure ----------------------------------------------------------------
 
-CHUNK = 64 * 1024
 LIMIT = 256 * 1024
 MAX_SENDS = 1000  # 64 MB at most, if the limit were never applied
 
@@ -399,10 +360,6 @@ def silent_reader(web: duplex.WebServer) -> RawClient:
     client = RawClient.connect(web.HTTPPort, receive_buffer=4096)
     assert client.status == 101
     return client
-
-
-def numbered_chunk(index: int) -> bytes:
-    return struct.pack("!I", index) * (CHUNK // 4)
 
 
 def test_send_buffer_limit_close_policy(web: duplex.WebServer) -> None:

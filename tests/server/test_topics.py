@@ -9,8 +9,6 @@ import json
 import struct
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -19,11 +17,17 @@ from websockets.sync.client import ClientConnection, connect
 import duplex
 from duplex.server.topics import MAX_TOPIC_LENGTH, check_topic
 from server.helpers_connection import (
+    CHUNK,
     OP_BINARY,
     TIMEOUT,
     RawClient,
     Recorder,
+    client_of,
     error_codes,
+    numbered_chunk,
+    open_clients,
+    run_threads,
+    server_side,
     start_wss,
     unique_name,
     url,
@@ -34,26 +38,6 @@ pytestmark = pytest.mark.timeout(60)
 
 # Long enough for a message that should not come to have come.
 QUIET = 0.2
-
-
-def client_of(web: duplex.WebServer, **kwargs: Any) -> ClientConnection:
-    return connect(url(web), open_timeout=TIMEOUT, close_timeout=TIMEOUT, proxy=None, **kwargs)
-
-
-@contextmanager
-def open_clients(web: duplex.WebServer, recorder: Recorder, count: int) -> Iterator[list[ClientConnection]]:
-    """``count`` clients, connected one at a time (the server sees them in that order), closed after."""
-    with ExitStack() as stack:
-        clients: list[ClientConnection] = []
-        for _ in range(count):
-            clients.append(stack.enter_context(client_of(web)))
-            recorder.wait_for("open", len(clients))
-        yield clients
-
-
-def server_side(recorder: Recorder, count: int) -> list[Any]:
-    """The server's connections, in the order the clients connected."""
-    return [call.ws for call in recorder.wait_for("open", count)]
 
 
 def nothing_more(client: ClientConnection) -> bool:
@@ -299,28 +283,6 @@ def test_valid_topic_names() -> None:
 # -- threads ------------------------------------------------------------------------------------
 
 
-def run_threads(count: int, target: Any) -> None:
-    """Run ``target(index)`` on ``count`` threads released together; re-raise the first failure."""
-    barrier = threading.Barrier(count)
-    failures: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(TIMEOUT)
-            target(index)
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck"
-    if failures:
-        raise failures[0]
-
-
 def test_subscribe_from_many_threads_at_once(web: duplex.WebServer) -> None:
     """Eight threads subscribe and unsubscribe three connections to shared and own topics while the
     loop publishes to them: the counts and ``topics`` agree at the end."""
@@ -505,13 +467,8 @@ def test_publishes_broadcasts_and_sends_keep_their_order(web: duplex.WebServer) 
 
 # -- the send buffer limit ----------------------------------------------------------------------
 
-CHUNK = 64 * 1024
 LIMIT = 256 * 1024
 BURST = 200  # 200 x 64 KiB = 12.5 MiB in one loop iteration, 50 times the limit
-
-
-def numbered_chunk(index: int) -> bytes:
-    return struct.pack("!I", index) * (CHUNK // 4)
 
 
 def test_a_publish_burst_keeps_the_limit_for_each_subscriber(web: duplex.WebServer) -> None:

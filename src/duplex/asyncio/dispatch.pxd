@@ -14,3 +14,5 @@ cdef class CallbackRunner:
     cdef public object _completed
 
     cpdef run(self, callback, tuple args, done=*)
+    cpdef run_pair(self, callback, first, second)
+    cdef _returned(self, result, callback, done)

@@ -114,14 +114,7 @@ class CallbackRunner:
                 self._busy = False
                 self._failed(exc, callback, done, False)
                 return
-            if result is not None and is_awaitable(result):
-                self.loop.create_task(self._await(result, callback, done, False))
-                return
-            self._busy = False
-            if done is not None:
-                done(result, None)
-            if self._queue:
-                self._drain()
+            self._returned(result, callback, done)
             return
         if callback is None:
             callback = _skip  # keeps its place in line, so that its done comes in order
@@ -132,6 +125,33 @@ class CallbackRunner:
             if not self._paused and self.on_backlog is not None and len(self._queue) > self.backlog_limit:
                 self._paused = True
                 self.on_backlog(True)
+
+    def run_pair(self, callback: Callable[..., Any] | None, first: Any, second: Any) -> None:
+        """``run(callback, (first, second))``, the form of every connection callback. When the call
+        can be made at once it is made without the tuple: a vectorcall instead of unpacking one
+        (~200 instructions less per message, measured with ``benchmarks/instructions.py``)."""
+        if callback is None or self.worker is not None or self._busy or self._queue:
+            self.run(callback, (first, second))
+            return
+        self._busy = True
+        try:
+            result = callback(first, second)
+        except Exception as exc:
+            self._busy = False
+            self._failed(exc, callback, None, False)
+            return
+        self._returned(result, callback, None)
+
+    def _returned(self, result: Any, callback: Callable[..., Any], done: Done | None) -> None:
+        # After a hot-path call: await what it returned, or free the runner for what waits.
+        if result is not None and is_awaitable(result):
+            self.loop.create_task(self._await(result, callback, done, False))
+            return
+        self._busy = False
+        if done is not None:
+            done(result, None)
+        if self._queue:
+            self._drain()
 
     @property
     def idle(self) -> bool:

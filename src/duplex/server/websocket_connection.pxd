@@ -12,7 +12,6 @@ cdef class WebSocketConnection(DirectHandler):
     cdef public object subprotocol
     cdef public WebSocketProtocol _protocol
     cdef public object _loop
-    cdef public object _loop_thread_id
     cdef public object _data_type
     cdef public object _on_closed
     cdef public object _topic_registry

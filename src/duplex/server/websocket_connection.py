@@ -13,7 +13,7 @@ import itertools
 import json
 import logging
 import threading
-from _thread import get_ident
+from asyncio import _get_running_loop
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -127,7 +127,6 @@ class WebSocketConnection(DirectHandler):
         request: RequestInfo,
         protocol: WebSocketProtocol,
         *,
-        loop_thread_id: int | None,
         data_type: str,
         worker: Worker | None,
         on_closed: Callable[[WebSocketConnection], None],
@@ -140,7 +139,6 @@ class WebSocketConnection(DirectHandler):
         self.subprotocol: str | None = protocol.subprotocol
         self._protocol = protocol
         self._loop = protocol.loop
-        self._loop_thread_id = loop_thread_id
         self._data_type = data_type
         self._on_closed = on_closed
         self._topic_registry = topics  # its server's: shared by all its connections
@@ -243,8 +241,10 @@ class WebSocketConnection(DirectHandler):
         protocol = self._protocol
         if protocol.connection.state is not _OPEN:
             return False
-        if get_ident() == self._loop_thread_id:
-            # The echo hot path: straight to the transport's door.
+        # On the loop's own thread (the running loop is ours): straight to the transport's door.
+        # Asked as "which loop runs here" rather than "which thread is this": the thread id is a
+        # fresh int each call, the running loop a cached pointer (~250 instructions less a message).
+        if _get_running_loop() is self._loop:
             return protocol.send_message(payload, text)
         with self._pending_lock:
             self._pending_bytes += len(payload)
@@ -281,7 +281,7 @@ class WebSocketConnection(DirectHandler):
         protocol = self._protocol
         if protocol.state is not _OPEN:
             return
-        if get_ident() == self._loop_thread_id:
+        if _get_running_loop() is self._loop:
             protocol.close(code, message)
             return
         # "Closing" at once, for every thread; the close frame follows on the loop, after the
@@ -340,7 +340,7 @@ class WebSocketConnection(DirectHandler):
         event = MessageEvent()
         event["type"] = "message"
         event["data"] = value
-        self.runner.run(self._on_message, (self, event))
+        self.runner.run_pair(self._on_message, self, event)
 
     def _invalid(self, code: ErrorCode, message: str, exception: BaseException) -> None:
         self.report(code, message, exception)

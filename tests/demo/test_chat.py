@@ -2,7 +2,8 @@
 the files it serves (the page and its icon).
 
 The demo runs in-process here (a ``WebServer`` on a free port with ``ChatServer`` at /ws, dataType
-"object", as ``duplex serve`` sets it up); ``test_chat_page.py`` drives it from a browser.
+"object", as ``duplex serve`` sets it up); ``test_chat_page.py`` drives it from a browser. Whoever
+does not pick a room is in the lobby, so the tests before "rooms" below all happen there.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 
 import duplex
 from duplex.demo import STATIC_FOLDER, ChatServer
-from duplex.demo.chat import MAX_NAME, MAX_TEXT
+from duplex.demo.chat import MAX_NAME, MAX_TEXT, ROOMS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,21 +73,35 @@ def assert_quiet(connection: ClientConnection) -> None:
         connection.recv(timeout=QUIET)
 
 
-def join(connection: ClientConnection, name: str) -> Any:
-    send(connection, {"type": "join", "name": name})
+def join(connection: ClientConnection, name: str, room: str | None = None) -> Any:
+    """Join as ``name`` (in ``room``, or where the connection is: the lobby by default); the answer."""
+    send(
+        connection,
+        {"type": "join", "name": name} if room is None else {"type": "join", "name": name, "room": room},
+    )
     return receive(connection)
+
+
+def welcome(name: str, users: list[str], room: str = "lobby") -> dict[str, Any]:
+    """The welcome of one who joined ``room`` as ``name``, ``users`` being there."""
+    return {"type": "welcome", "name": name, "room": room, "rooms": list(ROOMS), "users": users}
+
+
+def entered(room: str, users: list[str]) -> dict[str, Any]:
+    """The answer to ``{"type": "room", "room": room}``."""
+    return {"type": "room", "room": room, "rooms": list(ROOMS), "users": users}
 
 
 def test_first_member_is_welcomed_alone(client: Callable[[], ClientConnection]) -> None:
     ada = client()
-    assert join(ada, "Ada") == {"type": "welcome", "name": "Ada", "users": ["Ada"]}
+    assert join(ada, "Ada") == welcome("Ada", ["Ada"])
 
 
 def test_others_hear_who_joined(client: Callable[[], ClientConnection]) -> None:
     ada = client()
     join(ada, "Ada")
     bob = client()
-    assert join(bob, "Bob") == {"type": "welcome", "name": "Bob", "users": ["Ada", "Bob"]}
+    assert join(bob, "Bob") == welcome("Bob", ["Ada", "Bob"])
     assert receive(ada) == {"type": "joined", "name": "Bob", "users": ["Ada", "Bob"]}
     assert_quiet(bob)  # the newcomer gets "welcome" only, not its own "joined"
 
@@ -142,13 +157,13 @@ def test_joining_twice_keeps_the_first_name(client: Callable[[], ClientConnectio
     send(ada, {"type": "join", "name": "Mallory"})
     assert_quiet(ada)
     bob = client()
-    assert join(bob, "Bob") == {"type": "welcome", "name": "Bob", "users": ["Ada", "Bob"]}
+    assert join(bob, "Bob") == welcome("Bob", ["Ada", "Bob"])
     send(ada, {"type": "say", "text": "still Ada"})
     assert receive(bob)["name"] == "Ada"
 
 
 def test_a_tab_that_has_not_joined_sees_the_room(client: Callable[[], ClientConnection]) -> None:
-    """Broadcasts go to every open connection: the page shows the room before its user joins."""
+    """A tab is in the lobby from the start: the page shows the room before its user joins."""
     watcher = client()
     ada = client()
     join(ada, "Ada")
@@ -180,7 +195,7 @@ def test_blank_messages_are_not_sent(client: Callable[[], ClientConnection]) -> 
 )
 def test_names_are_tidied(given: Any, shown: str, client: Callable[[], ClientConnection]) -> None:
     ada = client()
-    assert join(ada, given) == {"type": "welcome", "name": shown, "users": [shown]}
+    assert join(ada, given) == welcome(shown, [shown])
 
 
 def test_long_text_is_cut(client: Callable[[], ClientConnection]) -> None:
@@ -222,7 +237,7 @@ def test_a_second_member_with_the_same_name_gets_a_unique_one(client: Callable[[
     first = client()
     assert join(first, "Ada")["name"] == "Ada"
     second = client()
-    assert join(second, "Ada") == {"type": "welcome", "name": "Ada (2)", "users": ["Ada", "Ada (2)"]}
+    assert join(second, "Ada") == welcome("Ada (2)", ["Ada", "Ada (2)"])
     assert receive(first) == {"type": "joined", "name": "Ada (2)", "users": ["Ada", "Ada (2)"]}
     third = client()
     assert join(third, "  ada ")["name"] == "ada (3)"  # names differ in more than case
@@ -238,7 +253,7 @@ def test_a_name_is_free_again_once_its_member_left(client: Callable[[], ClientCo
     join(first, "Ada")
     first.close()
     again = client()
-    assert join(again, "Ada") == {"type": "welcome", "name": "Ada", "users": ["Ada"]}
+    assert join(again, "Ada") == welcome("Ada", ["Ada"])
 
 
 def test_a_unique_name_stays_within_the_length_limit(client: Callable[[], ClientConnection]) -> None:
@@ -247,6 +262,164 @@ def test_a_unique_name_stays_within_the_length_limit(client: Callable[[], Client
     second = join(client(), long_name)["name"]
     assert second == "x" * (MAX_NAME - 4) + " (2)"
     assert len(second) == MAX_NAME
+
+
+# -- rooms ---------------------------------------------------------------------------------------------
+
+
+def test_rooms_do_not_hear_each_other(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    assert join(ada, "Ada") == welcome("Ada", ["Ada"])
+    bob = client()
+    assert join(bob, "Bob", room="python") == welcome("Bob", ["Bob"], room="python")
+    assert_quiet(ada)  # Bob joined another room
+    send(bob, {"type": "say", "text": "only python hears this"})
+    assert receive(bob) == {"type": "said", "name": "Bob", "text": "only python hears this"}
+    send(ada, {"type": "say", "text": "only the lobby hears this"})
+    assert receive(ada) == {"type": "said", "name": "Ada", "text": "only the lobby hears this"}
+    assert_quiet(ada)
+    assert_quiet(bob)
+    bob.close()
+    assert_quiet(ada)  # nor that he left
+
+
+def test_a_member_who_moves_is_left_by_one_room_and_joins_the_other(
+    client: Callable[[], ClientConnection],
+) -> None:
+    ada = client()
+    join(ada, "Ada")
+    bob = client()
+    join(bob, "Bob")
+    receive(ada)  # Bob joined
+    eve = client()
+    join(eve, "Eve", room="python")
+
+    send(ada, {"type": "room", "room": "python"})
+    assert receive(ada) == entered("python", ["Ada", "Eve"])
+    assert receive(bob) == {"type": "left", "name": "Ada", "users": ["Bob"]}
+    assert receive(eve) == {"type": "joined", "name": "Ada", "users": ["Ada", "Eve"]}
+    assert_quiet(ada)  # no "left" or "joined" about itself
+
+    send(ada, {"type": "say", "text": "hi Eve"})
+    assert receive(ada) == {"type": "said", "name": "Ada", "text": "hi Eve"}
+    assert receive(eve) == {"type": "said", "name": "Ada", "text": "hi Eve"}
+    assert_quiet(bob)
+
+    ada.close()  # she leaves the room she is in, not the one she joined
+    assert receive(eve) == {"type": "left", "name": "Ada", "users": ["Eve"]}
+    assert_quiet(bob)
+
+
+def test_moving_to_the_room_one_is_in_only_answers(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    join(ada, "Ada")
+    bob = client()
+    join(bob, "Bob")
+    receive(ada)
+    send(ada, {"type": "room", "room": "lobby"})
+    assert receive(ada) == entered("lobby", ["Ada", "Bob"])
+    assert_quiet(bob)
+
+
+def test_a_tab_picks_its_room_before_joining(client: Callable[[], ClientConnection]) -> None:
+    """A tab that has not joined sees the room it picked, and is not one of its users."""
+    ada, bob, watcher = client(), client(), client()
+    join(ada, "Ada", room="random")
+    send(watcher, {"type": "room", "room": "random"})
+    assert receive(watcher) == entered("random", ["Ada"])
+    send(watcher, {"type": "room", "room": "python"})
+    assert receive(watcher) == entered("python", [])
+    assert_quiet(ada)  # a tab without a name comes and goes unannounced
+
+    join(bob, "Bob", room="python")
+    assert receive(watcher) == {"type": "joined", "name": "Bob", "users": ["Bob"]}
+    send(ada, {"type": "say", "text": "in random"})
+    send(bob, {"type": "say", "text": "in python"})
+    assert receive(watcher) == {"type": "said", "name": "Bob", "text": "in python"}
+    assert_quiet(watcher)
+    receive(bob)
+
+    # Joining without a room joins the one the tab is in.
+    assert join(watcher, "Eve") == welcome("Eve", ["Bob", "Eve"], room="python")
+    assert receive(bob) == {"type": "joined", "name": "Eve", "users": ["Bob", "Eve"]}
+
+
+def test_a_join_naming_a_room_moves_the_tab_there(client: Callable[[], ClientConnection]) -> None:
+    ada, bob = client(), client()
+    send(ada, {"type": "room", "room": "python"})
+    receive(ada)
+    join(bob, "Bob")  # in the lobby
+    assert join(ada, "Ada", room="lobby") == welcome("Ada", ["Ada", "Bob"])
+    assert receive(bob) == {"type": "joined", "name": "Ada", "users": ["Ada", "Bob"]}
+
+
+def test_names_are_unique_across_rooms(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    join(ada, "Ada")
+    other = client()
+    assert join(other, "ada", room="random") == welcome("ada (2)", ["ada (2)"], room="random")
+
+
+BAD_ROOMS = [
+    pytest.param("kitchen", '"kitchen"', id="unknown"),
+    pytest.param("Lobby", '"Lobby"', id="wrong-case"),
+    pytest.param("room:lobby", '"room:lobby"', id="topic-name"),
+    pytest.param("", '""', id="empty"),
+    pytest.param(5, "5", id="number"),
+    pytest.param(["lobby"], '["lobby"]', id="list"),
+    pytest.param({"room": "lobby"}, '{"room": "lobby"}', id="object"),
+    pytest.param("x" * 10_000, '"' + "x" * 30 + "…", id="huge"),
+]
+
+
+def no_such_room(shown: str) -> dict[str, Any]:
+    return {"type": "error", "text": f"there is no room {shown}: the rooms are lobby, python, random"}
+
+
+@pytest.mark.parametrize(("room", "shown"), [*BAD_ROOMS, pytest.param(None, "null", id="null")])
+def test_moving_to_no_room_is_refused_and_the_member_stays(
+    room: Any, shown: str, client: Callable[[], ClientConnection]
+) -> None:
+    ada, bob = client(), client()
+    join(ada, "Ada", room="python")
+    join(bob, "Bob", room="python")
+    receive(ada)
+    send(ada, {"type": "room", "room": room})
+    assert receive(ada) == no_such_room(shown)
+    assert_quiet(bob)
+    send(ada, {"type": "say", "text": "still here"})  # still in python, and served
+    assert receive(bob) == {"type": "said", "name": "Ada", "text": "still here"}
+    assert receive(ada)["text"] == "still here"
+
+
+def test_a_room_message_without_a_room_is_refused(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    send(ada, {"type": "room"})
+    assert receive(ada) == no_such_room("null")
+    assert join(ada, "Ada") == welcome("Ada", ["Ada"])
+
+
+@pytest.mark.parametrize(("room", "shown"), BAD_ROOMS)
+def test_joining_no_room_is_refused_and_joins_nobody(
+    room: Any, shown: str, client: Callable[[], ClientConnection]
+) -> None:
+    bob = client()
+    join(bob, "Bob")
+    ada = client()
+    send(ada, {"type": "join", "name": "Ada", "room": room})
+    assert receive(ada) == no_such_room(shown)
+    assert_quiet(bob)
+    send(ada, {"type": "say", "text": "not a member"})
+    assert_quiet(bob)
+    # The name was not taken, and the tab can join again.
+    assert join(ada, "Ada") == welcome("Ada", ["Bob", "Ada"])
+    assert receive(bob) == {"type": "joined", "name": "Ada", "users": ["Bob", "Ada"]}
+
+
+def test_a_join_with_a_null_room_joins_the_tab_s_room(client: Callable[[], ClientConnection]) -> None:
+    ada = client()
+    send(ada, {"type": "join", "name": "Ada", "room": None})
+    assert receive(ada) == welcome("Ada", ["Ada"])
 
 
 # -- the static files -------------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ Two people join, chat both ways, one leaves and the other sees it; a screenshot 
 to ``test-artifacts/chat.png``. Two tabs that join under one name get two names and each marks only
 its own messages as its own. The page's icon loads. Then the server is killed and started again on
 the same port: the page empties its list of who is online while offline, comes back online by
-itself and re-joins under the same name.
+itself and re-joins under the same name, in the same room.
+
+Rooms: Ada and Bob in different rooms do not see each other's messages, until Ada picks Bob's room
+and they chat there; a screenshot is saved to ``test-artifacts/chat-rooms.png``.
 
 Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright; without it these tests fail
 (they do not skip) and say how to install it.
@@ -46,6 +49,9 @@ PAGE_TIMEOUT = 10_000
 RECONNECT_TIMEOUT = 15_000
 
 expect.set_options(timeout=PAGE_TIMEOUT)
+
+# The demo's rooms, in the picker's order.
+ROOMS = ["lobby", "python", "random"]
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +100,14 @@ def join(page: Page, name: str, given: str | None = None) -> None:
     )
 
 
+def pick_room(page: Page, room: str) -> None:
+    """Go to ``room`` with the picker (once the server has listed its rooms)."""
+    expect(page.locator("#room option")).to_have_text(ROOMS)
+    page.select_option("#room", room)
+    expect(notice(page, f"You are in {room} now")).not_to_have_count(0)
+    expect(page.locator("#room-name")).to_have_text(room)
+
+
 def say(page: Page, text: str) -> None:
     page.fill("#text", text)
     page.click("#send")
@@ -120,7 +134,7 @@ def test_page_is_served_at_the_root(demo: ServeProcess) -> None:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/html")
         body = response.read().decode()
-    for element_id in ("status", "name", "join", "text", "send", "messages", "users"):
+    for element_id in ("status", "name", "join", "text", "send", "messages", "users", "room"):
         assert f'id="{element_id}"' in body
 
 
@@ -158,6 +172,76 @@ def test_two_people_chat_and_one_leaves(browser: Browser, demo: ServeProcess) ->
     finally:
         for page in (ada, bob):
             page.context.close()
+
+
+def test_people_in_different_rooms_meet_when_one_picks_the_other_s_room(
+    browser: Browser, demo: ServeProcess
+) -> None:
+    ada = open_page(browser, demo.http_url)
+    bob = open_page(browser, demo.http_url)
+    try:
+        expect(ada.locator("#room")).to_have_value("lobby")
+        pick_room(bob, "python")  # before joining
+        join(ada, "Ada")
+        expect(bob.locator("#users li")).to_have_count(0)
+        join(bob, "Bob")
+        expect(bob.locator("#users li")).to_have_text(["Bob"])
+        expect(bob.locator("#room")).to_have_value("python")
+
+        say(bob, "python only, please")
+        expect_own_message(bob, "python only, please")
+        say(ada, "anyone in the lobby?")
+        expect_own_message(ada, "anyone in the lobby?")
+        expect(ada.locator("#users li")).to_have_text(["Ada"])
+
+        pick_room(ada, "python")
+        expect(ada.locator("#users li")).to_have_text(["Ada", "Bob"])
+        expect(ada.locator("#room")).to_have_value("python")
+        expect(notice(bob, "Ada joined")).to_have_count(1)
+        expect(bob.locator("#users li")).to_have_text(["Ada", "Bob"])
+        # What was said in the other room before never reached either of them.
+        expect(ada.locator("#messages li", has_text="python only, please")).to_have_count(0)
+        expect(bob.locator("#messages li", has_text="anyone in the lobby?")).to_have_count(0)
+        expect(notice(ada, "Bob joined")).to_have_count(0)
+
+        say(ada, "Found you, Bob")
+        expect_message_from(bob, "Ada", "Found you, Bob")
+        expect_own_message(ada, "Found you, Bob")
+        say(bob, "Welcome to <i>python</i>")
+        expect_message_from(ada, "Bob", "Welcome to <i>python</i>")
+        expect(ada.locator("#messages i")).to_have_count(0)
+
+        pick_room(bob, "random")
+        expect(notice(ada, "Bob left")).to_have_count(1)
+        expect(ada.locator("#users li")).to_have_text(["Ada"])
+        expect(bob.locator("#users li")).to_have_text(["Bob"])
+        pick_room(bob, "python")
+        expect(ada.locator("#users li")).to_have_text(["Ada", "Bob"])
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        ada.screenshot(path=str(ARTIFACTS / "chat-rooms.png"))
+        assert (ARTIFACTS / "chat-rooms.png").stat().st_size > 1000
+    finally:
+        for page in (ada, bob):
+            page.context.close()
+
+
+def test_page_shows_a_refused_room_and_stays_where_it_was(browser: Browser, demo: ServeProcess) -> None:
+    """A room the server does not have (here put into the picker by hand) is answered with an error."""
+    page = open_page(browser, demo.http_url)
+    try:
+        join(page, "Ada")
+        pick_room(page, "python")
+        page.eval_on_selector("#room", "select => select.add(new Option('<b>kitchen</b>'))")
+        page.select_option("#room", "<b>kitchen</b>")
+        expect(page.locator("#messages li.notice.error")).to_have_text(
+            ['there is no room "<b>kitchen</b>": the rooms are lobby, python, random']
+        )
+        expect(page.locator("#room")).to_have_value("python")
+        say(page, "still in python")
+        expect_own_message(page, "still in python")
+    finally:
+        page.context.close()
 
 
 def test_two_tabs_under_one_name_each_mark_only_their_own_messages(
@@ -270,6 +354,8 @@ def test_page_reconnects_and_rejoins_after_a_restart(how: str, browser: Browser)
             assert json.loads(bob.recv(timeout=TIMEOUT)) == {
                 "type": "welcome",
                 "name": "Bob",
+                "room": "lobby",
+                "rooms": ROOMS,
                 "users": ["Ada", "Bob"],
             }
             expect(notice(page, "Bob joined")).to_have_count(1)
@@ -282,6 +368,41 @@ def test_page_reconnects_and_rejoins_after_a_restart(how: str, browser: Browser)
                 "text": "after the restart ✓ 👋",
             }
         expect(notice(page, "Bob left")).to_have_count(1)
+    finally:
+        if page is not None:
+            page.context.close()
+        first.kill()
+        if second is not None:
+            second.kill()
+
+
+def test_page_reconnects_into_the_room_it_was_in(browser: Browser) -> None:
+    first = ServeProcess("--port", "0")
+    second: ServeProcess | None = None
+    page: Page | None = None
+    try:
+        first.wait_until_serving()
+        port = first.port
+        page = open_page(browser, first.http_url)
+        join(page, "Ada")
+        pick_room(page, "random")
+        first.kill()
+        expect(page.locator("#status")).to_have_class(re.compile(r"\boffline\b"))
+
+        second = ServeProcess("--port", str(port))
+        second.wait_until_serving()
+        expect(notice(page, "You joined as Ada")).to_have_count(2, timeout=RECONNECT_TIMEOUT)
+        expect(page.locator("#room")).to_have_value("random")
+        with connect(second.ws_url, open_timeout=TIMEOUT, close_timeout=TIMEOUT) as bob:
+            bob.send(json.dumps({"type": "join", "name": "Bob", "room": "random"}))
+            assert json.loads(bob.recv(timeout=TIMEOUT))["users"] == ["Ada", "Bob"]
+            expect(page.locator("#users li")).to_have_text(["Ada", "Bob"])
+            say(page, "back in random")
+            assert json.loads(bob.recv(timeout=TIMEOUT)) == {
+                "type": "said",
+                "name": "Ada",
+                "text": "back in random",
+            }
     finally:
         if page is not None:
             page.context.close()

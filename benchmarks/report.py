@@ -757,4 +757,18 @@ Within a repeat, scenarios run in order and servers in a rotated order. The tabl
   / time from each request to its last delivery. Before measuring, one-message rounds make sure
   the server has registered every client.
 """
-    (docs / "benchmarks.md").write_text(page)
+    (docs / "benchmarks.md").write_text(page + cluster_section())
+
+
+def cluster_section() -> str:
+    """The "Cluster" section that ``benchmarks/cluster.py`` appends to the page, rebuilt from
+    ``results/cluster.json`` so that rewriting the page keeps it ("" before its first run)."""
+    import sys
+
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import cluster
+
+    text = cluster.section_from_results()
+    return "\n" + text if text else ""

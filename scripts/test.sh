@@ -9,14 +9,19 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
-# The demo page is tested in a real browser: Debian's chromium (Playwright drives it, never downloads one).
-if [[ ! -x /usr/bin/chromium ]]; then
+# Real services, from Debian's packages: chromium for the demo page (Playwright drives it, never
+# downloads one), redis-server and nats-server for the cluster tests (they start their own).
+missing=()
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+command -v redis-server >/dev/null || [[ -x /usr/bin/redis-server ]] || missing+=(redis-server)
+command -v nats-server >/dev/null || [[ -x /usr/sbin/nats-server ]] || missing+=(nats-server)
+if (( ${#missing[@]} )); then
   if [[ $(id -u) == 0 ]]; then
-    echo "== installing chromium (apt-get)"
+    echo "== installing ${missing[*]} (apt-get)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2
+    echo "some tests need Debian's ${missing[*]}: sudo apt-get install ${missing[*]}" >&2
   fi
 fi
 echo "== ruff"
@@ -29,4 +34,4 @@ echo "== pytest"
 # The same engine and API tests again on the pure-Python modules: the fallback where duplex could
 # not be compiled (see setup.py), and the source the compiled modules are built from.
 echo "== pytest, pure Python (DUPLEX_PURE_PYTHON=1)"
-DUPLEX_PURE_PYTHON=1 .venv/bin/pytest -q tests/protocol tests/asyncio tests/http tests/integration tests/server tests/test_compiled.py
+DUPLEX_PURE_PYTHON=1 .venv/bin/pytest -q tests/protocol tests/asyncio tests/http tests/integration tests/server tests/cluster tests/test_compiled.py

@@ -2,8 +2,9 @@
 no module imports itself back through a chain of others.
 
 The layers, bottom up: duplex.protocol (the sans-I/O core), duplex.asyncio (transport, broadcast,
-dispatch, workers), duplex.http (the HTTP/1.1 server), duplex.server (the 4D API), then the top:
-duplex.cli, duplex.__main__, duplex.demo and the facade, duplex/__init__.py. Besides, duplex.server
+dispatch, workers), duplex.http (the HTTP/1.1 server), duplex.cluster (the link to a broker),
+duplex.server (the 4D API), then the top: duplex.cli, duplex.__main__, duplex.demo and the facade,
+duplex/__init__.py. Besides, duplex.server
 reaches the core only through duplex.asyncio and duplex.http, never duplex.protocol itself (STYLE.md,
 "one door").
 
@@ -27,16 +28,18 @@ SOURCE = Path(__file__).resolve().parent.parent / "src" / "duplex"
 PACKAGE = "duplex"
 
 #: The layers, bottom up: a module may import its own layer and those below.
-LAYERS = ("protocol", "asyncio", "http", "server", "top")
+LAYERS = ("protocol", "asyncio", "http", "cluster", "server", "top")
 
 #: The layer of each name directly under duplex; "" is the facade, duplex/__init__.py itself.
 PLACES = {
     "protocol": "protocol",
     "asyncio": "asyncio",
     "http": "http",
+    "cluster": "cluster",
     "server": "server",
     "": "top",
     "cli": "top",
+    "supervisor": "top",
     "__main__": "top",
     "demo": "top",
 }

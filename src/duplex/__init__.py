@@ -24,8 +24,10 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .cluster import BrokerError
     from .server.callback_events import Event, RequestInfo
     from .server.errors import ErrorCode, Reject
+    from .server.publisher import AsyncPublisher, Publisher
     from .server.web_server import WebServer, web_server
     from .server.websocket_connection import WebSocketConnection
     from .server.websocket_server import WebSocketServer
@@ -54,7 +56,7 @@ def _load_sources_only() -> None:
 
 
 # The packages, one per layer (docs/engine.md), bottom up.
-_PACKAGES = ("protocol", "asyncio", "http", "server", "demo")
+_PACKAGES = ("protocol", "asyncio", "http", "cluster", "server", "demo")
 
 if os.environ.get("DUPLEX_PURE_PYTHON"):
     _load_sources_only()
@@ -62,6 +64,9 @@ if os.environ.get("DUPLEX_PURE_PYTHON"):
 # The public names load on first use (PEP 562), so that importing the sans-I/O core
 # (duplex.protocol) does not pull in asyncio and the servers above it.
 _EXPORTS = {
+    "AsyncPublisher": "server.publisher",
+    "Publisher": "server.publisher",
+    "BrokerError": "cluster",
     "ErrorCode": "server.errors",
     "Reject": "server.errors",
     "Event": "server.callback_events",
@@ -91,8 +96,11 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncPublisher",
+    "BrokerError",
     "ErrorCode",
     "Event",
+    "Publisher",
     "Reject",
     "RequestInfo",
     "WebServer",

@@ -85,6 +85,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--tls-port", type=int, default=8443, help="HTTPS port with --tls-cert-folder (default: 8443)"
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N processes on the port (SO_REUSEPORT), restarted if they crash; N > 1 needs a broker",
+    )
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the supervisor
+    serve.add_argument(
+        "--broker",
+        metavar="URL",
+        help="redis://host:port/db or nats://host:port: broadcast() and publish() reach every process "
+        "sharing it (default: $DUPLEX_BROKER, else none)",
+    )
     return parser
 
 
@@ -153,12 +167,22 @@ def serve(args: argparse.Namespace) -> int:
         data_type = args.data_type or "object"
     if root is not None and not Path(root).is_dir():
         raise UsageError(f"--root {root!r} is not a folder")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1:
+        return _supervise(args, root)
     settings: dict[str, Any] = {"HTTPPort": args.port, "IPAddressToListen": args.host, "rootFolder": root}
+    if args.worker_index is not None:
+        settings["reusePort"] = True
+    if args.broker is not None:
+        settings["broker"] = args.broker
     if args.tls_cert_folder:
         settings.update(HTTPSEnabled=True, HTTPSPort=args.tls_port, certificateFolder=args.tls_cert_folder)
     web = WebServer()
     try:
-        result = web.start(settings)
+        # A worker binds first and listens once its WebSocket server exists: the kernel hands a
+        # listening worker connections at once (reusePort), which would get 404 meanwhile.
+        result = web.start(settings, listen=args.worker_index is None)
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if not result["success"]:
@@ -168,25 +192,71 @@ def serve(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         web.stop()
         raise UsageError(str(exc)) from None
+    if args.worker_index is not None:
+        from .supervisor import watch_parent
+
+        web.listen()
+        watch_parent()
+        # The supervisor's sign that this worker serves (its first line on stdout).
+        web.run_until_signal(f"duplex: worker {args.worker_index} serving (pid {os.getpid()})")
+        return 0
+    # Printed once Ctrl-C and SIGTERM are caught: a signal right after these lines still closes
+    # every connection with 1001.
+    web.run_until_signal(_banner(args, root, web.HTTPPort, web.HTTPSPort if web.HTTPSEnabled else None))
+    return 0
+
+
+def _banner(args: argparse.Namespace, root: str | None, port: int, tls_port: int | None) -> str:
+    """The lines that say where the server is."""
     host = args.host if ":" not in args.host else f"[{args.host}]"
     lines = []
     if root is not None:  # a page at / only with static files: a handler alone serves none
         page = "" if args.path == "/ws" or args.handler else f"?ws={args.path}"
-        lines.append(f"duplex: serving http://{host}:{web.HTTPPort}/{page}")
-    lines.append(f"duplex: WebSocket at ws://{host}:{web.HTTPPort}{args.path}")
-    if web.HTTPSEnabled:
-        secure = f"https://{host}:{web.HTTPSPort}/ , " if root is not None else ""
-        lines.append(f"duplex: and {secure}wss://{host}:{web.HTTPSPort}{args.path}")
+        lines.append(f"duplex: serving http://{host}:{port}/{page}")
+    lines.append(f"duplex: WebSocket at ws://{host}:{port}{args.path}")
+    if tls_port is not None:
+        secure = f"https://{host}:{tls_port}/ , " if root is not None else ""
+        lines.append(f"duplex: and {secure}wss://{host}:{tls_port}{args.path}")
+    if args.workers > 1:
+        lines.append(
+            f"duplex: {args.workers} workers, sharing the broker {args.broker or os.environ['DUPLEX_BROKER']}"
+        )
     lines.append("duplex: press Ctrl-C to stop")
-    # Printed once Ctrl-C and SIGTERM are caught: a signal right after these lines still closes
-    # every connection with 1001.
-    web.run_until_signal("\n".join(lines))
-    return 0
+    return "\n".join(lines)
+
+
+def _supervise(args: argparse.Namespace, root: str | None) -> int:
+    """``--workers N``: N processes of this command on one port (duplex.supervisor)."""
+    from .supervisor import Supervisor, reserve_port, worker_command
+
+    if not (args.broker or os.environ.get("DUPLEX_BROKER")):
+        raise UsageError(
+            f"--workers {args.workers} needs a broker: add --broker redis://HOST:6379/0 or "
+            "--broker nats://HOST:4222 (or set DUPLEX_BROKER), so that broadcast() and publish() reach "
+            "the clients of every worker"
+        )
+    reserved = []
+    port, tls_port = args.port, args.tls_port
+    try:
+        if port == 0:
+            reserved.append(reserve_port(args.host))
+            port = reserved[-1].getsockname()[1]
+        if args.tls_cert_folder and tls_port == 0:
+            reserved.append(reserve_port(args.host))
+            tls_port = reserved[-1].getsockname()[1]
+        command = worker_command(args.argv, port, tls_port)
+        banner = _banner(args, root, port, tls_port if args.tls_cert_folder else None)
+        return Supervisor(command, args.workers).run(banner)
+    finally:
+        for sock in reserved:
+            sock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``duplex`` command."""
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(arguments)
+    args.argv = arguments
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     try:
         return serve(args)

@@ -31,6 +31,8 @@ class HttpConfig:
             dropped and any file being sent is closed.
         backlog: the listening sockets' accept queue length (the kernel caps it at
             ``net.core.somaxconn`` on Linux).
+        reuse_port: bind with ``SO_REUSEPORT``, so that several processes listen on one port and
+            the kernel spreads the connections among them.
         descriptor_log_interval: the least number of seconds between two log lines saying the
             process ran out of file descriptors.
         cors: CORS rules ``(origin or "*", "GET,HEAD")``, or None for no CORS headers.
@@ -51,6 +53,7 @@ class HttpConfig:
     keepalive_timeout: float = 15.0
     send_timeout: float = 30.0
     backlog: int = 2048
+    reuse_port: bool = False
     descriptor_log_interval: float = 10.0
     cors: list[tuple[str, str]] | None = None
     hsts_max_age: int | None = None

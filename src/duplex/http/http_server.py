@@ -47,8 +47,9 @@ class HttpServer:
     def _tls_protocol(self) -> asyncio.BaseProtocol:
         return cast(asyncio.BaseProtocol, HttpProtocol(self, tls=True))
 
-    async def start(self) -> None:
-        """Bind the ports and start accepting.
+    async def start(self, listen: bool = True) -> None:
+        """Bind the ports and start accepting (with ``listen`` False, only bind: see
+        :meth:`start_serving`).
 
         Raises:
             OSError: a port could not be bound (in use, no permission, bad address).
@@ -60,7 +61,13 @@ class HttpServer:
         try:
             if config.http_port is not None:
                 server = await loop.create_server(
-                    self._protocol, config.host, config.http_port, reuse_address=True, backlog=config.backlog
+                    self._protocol,
+                    config.host,
+                    config.http_port,
+                    reuse_address=True,
+                    reuse_port=config.reuse_port or None,
+                    backlog=config.backlog,
+                    start_serving=listen,
                 )
                 self._servers.append(server)
                 self.http_port = server.sockets[0].getsockname()[1]
@@ -73,7 +80,9 @@ class HttpServer:
                     config.https_port,
                     ssl=config.ssl_context,
                     reuse_address=True,
+                    reuse_port=config.reuse_port or None,
                     backlog=config.backlog,
+                    start_serving=listen,
                     ssl_handshake_timeout=config.request_timeout,
                 )
                 self._servers.append(server)
@@ -90,6 +99,13 @@ class HttpServer:
             lambda: len(self.http_connections) + len(self.websocket_connections),
         )
         self.descriptors.start()
+
+    async def start_serving(self) -> None:
+        """Listen on the ports bound by ``start(listen=False)``. Until then a connection is refused
+        by the kernel (the socket is bound, not listening): with ``reuse_port`` it goes to another
+        process of the port instead."""
+        for server in self._servers:
+            await server.start_serving()
 
     def stop_listening(self) -> None:
         """Stop accepting new connections (those open go on)."""

@@ -62,6 +62,13 @@ class ErrorCode(enum.IntEnum):
     WEB_SERVER_ALREADY_RUNNING = 300
     #: ``WebServer.start()`` failed: port in use, bad certificate folder, missing root folder.
     WEB_SERVER_START_FAILED = 301
+    #: ``WebServer.start()`` could not reach the ``broker``; nothing was started.
+    BROKER_UNREACHABLE = 302
+    #: The broker was lost while running: local delivery goes on, messages for other processes are
+    #: dropped (and counted) until it is back. Reported once per outage, to the server handler.
+    BROKER_LOST = 400
+    #: The broker is back after an outage: subscriptions and presence are restored.
+    BROKER_RECOVERED = 401
 
 
 def error_stack(

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 
 from ..asyncio.websocket_protocol import State, WebSocketProtocol
 
@@ -99,6 +100,13 @@ class TopicRegistry:
         self._by_member: dict[int, set[str]] = {}
         # Topics whose members dict was handed to a publish: copied before their next change.
         self._published: set[str] = set()
+        self._watcher: Callable[[str, bool], None] | None = None
+
+    def watch(self, watcher: Callable[[str, bool], None]) -> None:
+        """Call ``watcher(topic, True)`` when a topic gets its first member and ``watcher(topic,
+        False)`` when its last one leaves (the cluster subscribes to it meanwhile). Called under the
+        registry's lock, in the thread that made the change: it must be quick and not call back."""
+        self._watcher = watcher
 
     def subscribe(self, key: int, member: WebSocketProtocol, topic: object) -> bool:
         """Add ``member`` (id ``key``) to ``topic``; False if it was already in, or is not open.
@@ -120,6 +128,8 @@ class TopicRegistry:
             members = self._members_to_change(name)
             if members is None:
                 self._by_topic[name] = {key: member}
+                if self._watcher is not None:
+                    self._watcher(name, True)
             else:
                 members[key] = member
         return True
@@ -156,6 +166,8 @@ class TopicRegistry:
         del members[key]
         if not members:
             del self._by_topic[name]
+            if self._watcher is not None:
+                self._watcher(name, False)
 
     def _members_to_change(self, name: str) -> dict[int, WebSocketProtocol] | None:
         # Under the lock: the members dict of ``name``, copied first if a publish holds it.
@@ -179,6 +191,11 @@ class TopicRegistry:
         name = check_topic(topic)
         with self._lock:
             return len(self._by_topic.get(name, _NO_MEMBERS))
+
+    def counts(self) -> dict[str, int]:
+        """Every topic with members, and how many."""
+        with self._lock:
+            return {name: len(members) for name, members in self._by_topic.items()}
 
     def audience(self, topic: object) -> dict[int, WebSocketProtocol] | None:
         """The members of ``topic`` now, for a publish, or None if it has none (any thread).

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from ..asyncio.broadcast import BroadcastBatch
 from ..asyncio.workers import current_worker
+from ..cluster import BrokerError, ClusterNode, check_broker_url
 from ..http.config import HttpConfig
 from ..http.http_server import HttpServer
 from ..http.tls import load_certificate_folder
@@ -57,8 +58,16 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "HSTSMaxAge": 63_072_000,
     "sendTimeout": 30.0,
     "backlog": 2048,
+    "reusePort": False,
+    "broker": None,
     "name": "duplex",
 }
+
+#: The environment variable read for the broker when the ``broker`` setting is None.
+BROKER_VARIABLE = "DUPLEX_BROKER"
+
+# Seconds start() waits for the broker before it gives up.
+BROKER_TIMEOUT = 5.0
 
 # How long stop() lets in-flight HTTP requests and close handshakes finish before dropping them.
 STOP_TIMEOUT = 5.0
@@ -100,13 +109,14 @@ class WebServer:
         self._stop_hooks: list[StopHook] = []
         # Why the last start() failed (None once a start succeeds), for not_running_error().
         self._start_error: str | None = None
+        self._cluster: ClusterNode | None = None
 
     # -- settings --------------------------------------------------------------------------------
 
     def _apply(self, settings: dict[str, Any] | None) -> None:
         given = normalize(settings, DEFAULT_SETTINGS, "WebServer setting")
         merged = {**self._settings, **given}
-        for flag in ("HTTPEnabled", "HTTPSEnabled", "CORSEnabled", "HSTSEnabled"):
+        for flag in ("HTTPEnabled", "HTTPSEnabled", "CORSEnabled", "HSTSEnabled", "reusePort"):
             if not isinstance(merged[flag], bool):
                 raise ValueError(f"{flag} must be True or False, got {merged[flag]!r}")
         for port in ("HTTPPort", "HTTPSPort"):
@@ -124,6 +134,8 @@ class WebServer:
         for text in ("IPAddressToListen", "defaultHomepage", "name"):
             if not isinstance(merged[text], str):
                 raise ValueError(f"{text} must be a string, got {merged[text]!r}")
+        if merged["broker"] not in (None, ""):
+            check_broker_url(merged["broker"])
         for folder in ("rootFolder", "certificateFolder"):
             if merged[folder] is not None and not isinstance(merged[folder], (str, os.PathLike)):
                 raise ValueError(f"{folder} must be a folder path or None, got {merged[folder]!r}")
@@ -219,6 +231,34 @@ class WebServer:
         return int(self._settings["backlog"])
 
     @property
+    def reusePort(self) -> bool:
+        """Whether the ports are bound with ``SO_REUSEPORT`` (several processes on one port)."""
+        return bool(self._settings["reusePort"])
+
+    @property
+    def broker(self) -> str | None:
+        """The broker's URL: the ``broker`` setting, else ``$DUPLEX_BROKER``; None: no broker
+        (``broadcast()`` and ``publish()`` stay in this process). An empty setting means none even
+        when the variable is set."""
+        url = self._settings["broker"]
+        if url is None:
+            url = os.environ.get(BROKER_VARIABLE) or None
+        return url or None
+
+    @property
+    def brokerStats(self) -> dict[str, int] | None:
+        """This process's traffic through the broker (None without one): ``published``,
+        ``received``, ``received_bytes``, and the messages dropped, by cause: ``dropped_outage``
+        (published while the broker was lost), ``dropped_queue_full``, ``dropped_malformed``,
+        ``dropped_oversize``; ``outages``. Heartbeats are not counted."""
+        return None if self._cluster is None else self._cluster.stats.as_dict()
+
+    @property
+    def cluster(self) -> ClusterNode | None:
+        """The link to the broker while running with one (for the WebSocket servers)."""
+        return self._cluster
+
+    @property
     def name(self) -> str:
         """The server's name."""
         return str(self._settings["name"])
@@ -243,6 +283,8 @@ class WebServer:
     hsts_enabled = HSTSEnabled
     hsts_max_age = HSTSMaxAge
     send_timeout = sendTimeout
+    broker_stats = brokerStats
+    reuse_port = reusePort
     is_running = isRunning
 
     # -- starting ----------------------------------------------------------------------------------
@@ -256,6 +298,11 @@ class WebServer:
                     "HTTPSEnabled needs certificateFolder: a folder holding cert.pem and key.pem"
                 )
             ssl_context = load_certificate_folder(settings["certificateFolder"])
+        if settings["broker"] is None and os.environ.get(BROKER_VARIABLE):
+            try:
+                check_broker_url(os.environ[BROKER_VARIABLE])
+            except ValueError as exc:
+                raise ValueError(f"{BROKER_VARIABLE}: {exc}") from None
         root = settings["rootFolder"]
         if root is not None and not os.path.isdir(root):
             raise ValueError(f"rootFolder {os.fspath(root)!r} is not a folder: create it or fix the path")
@@ -277,12 +324,19 @@ class WebServer:
             hsts_max_age=settings["HSTSMaxAge"] if settings["HSTSEnabled"] else None,
             send_timeout=settings["sendTimeout"],
             backlog=settings["backlog"],
+            reuse_port=settings["reusePort"],
         )
 
-    def start(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    def start(self, settings: dict[str, Any] | None = None, *, listen: bool = True) -> dict[str, Any]:
         """Start serving on a background thread; returns ``{"success": True}`` or ``{"success":
-        False, "errors": [...]}`` (port in use, bad certificate, missing root folder, already
-        running). Never raises for those; an unknown setting key raises ``ValueError``."""
+        False, "errors": [...]}`` (port in use, bad certificate, missing root folder, broker
+        unreachable, already running). Never raises for those; an unknown setting key raises
+        ``ValueError``.
+
+        ``listen=False`` binds the ports without accepting connections yet, so that the WebSocket
+        servers can be created before the first client comes; :meth:`listen` then opens the doors
+        (what a ``--workers`` worker does, since with ``reusePort`` the kernel hands a listening
+        process connections at once)."""
         with self._lock:
             if self._running:
                 return _failure(ErrorCode.WEB_SERVER_ALREADY_RUNNING, "the web server is already running")
@@ -308,16 +362,24 @@ class WebServer:
             ready.wait()
             self._loop, self._thread = loop, thread
             try:
-                asyncio.run_coroutine_threadsafe(self._start_http(config), loop).result()
+                asyncio.run_coroutine_threadsafe(self._start_http(config, listen), loop).result()
+            except BrokerError as exc:
+                self._end_thread()
+                return self._start_failed(str(exc), ErrorCode.BROKER_UNREACHABLE)
             except OSError as exc:
                 self._end_thread()
                 return self._start_failed(_listen_error(config, exc))
+            except BaseException:
+                self._end_thread()
+                raise
             self._start_error = None
             return {"success": True, "errors": []}
 
-    def _start_failed(self, message: str) -> dict[str, Any]:
+    def _start_failed(
+        self, message: str, code: ErrorCode = ErrorCode.WEB_SERVER_START_FAILED
+    ) -> dict[str, Any]:
         self._start_error = message
-        return _failure(ErrorCode.WEB_SERVER_START_FAILED, message)
+        return _failure(code, message)
 
     def not_running_error(self, hint: str = "") -> RuntimeError:
         """The error for something that needs the server running: why its last ``start()``
@@ -333,9 +395,35 @@ class WebServer:
             f"duplex.web_server().start({{'HTTPPort': 8080}}){hint}"
         )
 
-    async def _start_http(self, config: HttpConfig) -> None:
+    def listen(self) -> None:
+        """Start accepting connections after ``start(listen=False)``; nothing if already accepting.
+
+        Raises:
+            RuntimeError: the server is not running.
+        """
+        http = self._http
+        if not self._running or http is None:
+            raise self.not_running_error()
+        if self.in_loop_thread():  # from a callback: cannot wait for the loop it runs on
+            self.loop.create_task(http.start_serving())
+        else:
+            self.run_in_loop(http.start_serving())
+
+    async def _start_http(self, config: HttpConfig, listen: bool = True) -> None:
+        # The broker first: a server that cannot reach it does not take its port.
+        url = self.broker
+        cluster = None
+        if url is not None:
+            cluster = ClusterNode(url)
+            await cluster.start(BROKER_TIMEOUT)
         http = HttpServer(config)
-        await http.start()
+        try:
+            await http.start(listen)
+        except BaseException:
+            if cluster is not None:
+                await cluster.stop()
+            raise
+        self._cluster = cluster
         self._http = http
         self._stopped = asyncio.Event()
         self._running = True
@@ -366,13 +454,14 @@ class WebServer:
         finally:
             await self.stop_async()
 
-    async def start_async(self, settings: dict[str, Any] | None = None) -> None:
-        """Start on the running event loop.
+    async def start_async(self, settings: dict[str, Any] | None = None, *, listen: bool = True) -> None:
+        """Start on the running event loop (``listen``: as for :meth:`start`).
 
         Raises:
             RuntimeError: already running.
             ValueError: bad settings, certificate or root folder.
             OSError: a port could not be bound.
+            duplex.BrokerError: the ``broker`` cannot be reached (or its client is not installed).
         """
         if self._running:
             raise RuntimeError("the web server is already running")
@@ -381,11 +470,13 @@ class WebServer:
         self._loop = asyncio.get_running_loop()
         self._loop_thread_id = threading.get_ident()
         try:
-            await self._start_http(config)
-        except OSError as exc:
+            await self._start_http(config, listen)
+        except BaseException as exc:
             self._loop = None
             self._loop_thread_id = None
-            raise OSError(exc.errno, _listen_error(config, exc)) from exc
+            if isinstance(exc, OSError):
+                raise OSError(exc.errno, _listen_error(config, exc)) from exc
+            raise
 
     async def __aenter__(self) -> WebServer:
         await self.start_async()
@@ -438,7 +529,10 @@ class WebServer:
             self._http.stop_listening()
             await asyncio.gather(*(hook() for hook in list(self._stop_hooks)))
             await self._http.stop(STOP_TIMEOUT)
+            if self._cluster is not None:
+                await self._cluster.stop()
         finally:
+            self._cluster = None
             self._running = False
             self._http = None
             if self._stopped is not None:

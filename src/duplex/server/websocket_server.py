@@ -19,6 +19,7 @@ from ..asyncio.broadcast import BroadcastBatch
 from ..asyncio.dispatch import CallbackRunner, FollowUp, is_awaitable
 from ..asyncio.websocket_protocol import WebSocketProtocol, WebSocketSettings, build_message_frame
 from ..asyncio.workers import Worker, acquire_worker, release_worker
+from ..cluster import ClusterNode, LocalServer
 from ..http.request import Request
 from ..http.routing import validate_route
 from ..http.upgrade import Accept, DeflateSettings, Refuse, UpgradeOffer, select_subprotocol
@@ -97,6 +98,8 @@ class WebSocketServer:
         self._broadcasts: BroadcastBatch | None = None  # the loop's, once registered
         # Who subscribed to which topic; given to every connection (docs in topics.py).
         self._topics = TopicRegistry()
+        # The link to the broker when the web server has one (docs/cluster.md); set on the loop.
+        self._cluster: ClusterNode | None = None
         self._handshakes = 0
         options = self._options
         # Made once: every connection of this server shares them.
@@ -131,6 +134,17 @@ class WebSocketServer:
         web.add_upgrade_route(self.path, self._endpoint)
         web.add_stop_hook(self.terminate_async)
         self._broadcasts = web.broadcasts
+        cluster = web.cluster
+        if cluster is not None:
+            path = self.path
+            cluster.attach(
+                path, LocalServer(self._deliver_from_cluster, self._local_counts, self._broker_status)
+            )
+            # The process receives a topic from the broker while it has a member of it.
+            self._topics.watch(
+                lambda topic, first: cluster.want(path, topic) if first else cluster.release(path, topic)
+            )
+            self._cluster = cluster
         runner = CallbackRunner(self.web_server.loop, self.worker, self._follow_up_for, None, 64, self)
         runner.run(self._on_open, (self, Event(type="open")))
         return runner
@@ -330,13 +344,17 @@ class WebSocketServer:
             on_closed=self._connection_closed,
             topics=self._topics,
         )
+        if not self._members and self._cluster is not None:  # broadcasts from the broker from now on
+            self._cluster.want(self.path, None)
         self._connections[connection.id] = connection
         self._members[connection.id] = protocol
         return connection
 
     def _connection_closed(self, connection: WebSocketConnection) -> None:
         self._connections.pop(connection.id, None)
-        self._members.pop(connection.id, None)
+        left = self._members.pop(connection.id, None) is not None
+        if left and not self._members and self._cluster is not None:
+            self._cluster.release(self.path, None)
 
     # -- broadcast -------------------------------------------------------------------------------------
 
@@ -346,7 +364,8 @@ class WebSocketServer:
         """Send one message to every open connection, except ``exclude`` (one or several).
 
         The frame is built once and the same bytes are written to every connection (uncompressed:
-        permessage-deflate lets each message choose). Safe from any thread.
+        permessage-deflate lets each message choose). Safe from any thread. With a ``broker``, the
+        connections of this path in every process get it too (docs/cluster.md).
 
         Raises:
             TypeError: the message cannot be sent (see ``WebSocketConnection.send``).
@@ -359,6 +378,8 @@ class WebSocketServer:
         else:
             with contextlib.suppress(RuntimeError):  # the loop is closed: the server is gone
                 self.web_server.loop.call_soon_threadsafe(self._broadcast_now, frame, excluded)
+        if self._cluster is not None:
+            self._cluster.publish(self.path, None, payload, text)
 
     def _broadcast_now(self, frame: bytes, excluded: Collection[int]) -> None:
         # Written at the end of this loop iteration, with the other broadcasts of the iteration
@@ -378,7 +399,8 @@ class WebSocketServer:
 
         As ``broadcast()``, but to the topic's subscribers (``ws.subscribe(topic)``): framed once,
         the same bytes written to each, in the same per-loop-iteration batch as broadcasts, with
-        each receiver's ``sendBufferLimit`` and ``backpressure``. Safe from any thread.
+        each receiver's ``sendBufferLimit`` and ``backpressure``. Safe from any thread. With a
+        ``broker``, the topic's subscribers on this path in every process get it too.
 
         Raises:
             TypeError: ``topic`` is not a str, or the message cannot be sent (see
@@ -388,6 +410,8 @@ class WebSocketServer:
         # The subscribers at this call, whatever the thread: a dict no later change touches.
         audience = self._topics.audience(topic)  # checks the name first
         payload, text = encode_message(message)  # checked even when nobody listens
+        if self._cluster is not None:
+            self._cluster.publish(self.path, topic, payload, text)
         if audience is None:
             return
         frame = build_message_frame(payload, text)
@@ -406,12 +430,51 @@ class WebSocketServer:
             self._broadcasts.add(frame, audience, excluded)
 
     def subscribers(self, topic: str) -> int:
-        """How many connections of this server are subscribed to ``topic`` now.
+        """How many connections of this server are subscribed to ``topic`` now, in this process.
 
         Raises:
             TypeError, ValueError: ``topic`` is not a valid name (see ``WebSocketConnection.subscribe``).
         """
         return self._topics.count(topic)
+
+    def count(self, topic: str | None = None) -> int:
+        """How many connections this path has (subscribed to ``topic``, if given) in the cluster:
+        in every process sharing the ``broker``, from their last heartbeats (docs/cluster.md); in
+        this process only without a broker.
+
+        Raises:
+            TypeError, ValueError: ``topic`` is not a valid name (see ``WebSocketConnection.subscribe``).
+        """
+        local = len(self._connections) if topic is None else self._topics.count(topic)
+        if self._cluster is None:
+            return local
+        return self._cluster.count(self.path, topic, local)
+
+    # -- the cluster (on the loop) -----------------------------------------------------------------------
+
+    def _deliver_from_cluster(self, topic: str | None, payload: bytes, text: bool) -> bool:
+        """A message another process published: framed once, for this process's members."""
+        if len(payload) > self._options["maxMessageSize"]:
+            return False
+        audience = self._members if topic is None else self._topics.audience(topic)
+        if audience and self._broadcasts is not None:
+            self._broadcasts.add(build_message_frame(payload, text), audience, ())
+        return True
+
+    def _local_counts(self) -> tuple[int, dict[str, int]]:
+        return len(self._members), self._topics.counts()
+
+    def _broker_status(self, up: bool, reason: str) -> None:
+        cluster = self._cluster
+        url = "" if cluster is None else cluster.url
+        if up:
+            self._report(ErrorCode.BROKER_RECOVERED, f"the broker at {url} is back")
+        else:
+            self._report(
+                ErrorCode.BROKER_LOST,
+                f"lost the broker at {url} ({reason}): messages reach this process's clients only "
+                "until it is back",
+            )
 
     # -- terminating -----------------------------------------------------------------------------------
 
@@ -477,6 +540,8 @@ class WebSocketServer:
         while not all(connection.runner.idle for connection in connections) and loop.time() < give_up:
             await asyncio.sleep(0.005)
         self.web_server.remove_stop_hook(self.terminate_async)
+        if self._cluster is not None:
+            self._cluster.detach(self.path)
 
         def finished(result: Any, error: BaseException | None) -> None:
             if self.worker is not None:

@@ -28,6 +28,7 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from websockets.sync.client import connect
 
 from cli.serve_process import TIMEOUT, ServeProcess
+from cluster.brokers import BrokerProcess
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -409,3 +410,48 @@ def test_page_reconnects_into_the_room_it_was_in(browser: Browser) -> None:
         first.kill()
         if second is not None:
             second.kill()
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_two_pages_on_two_processes_chat_through_the_broker(
+    kind: str, browser: Browser, tmp_path: Path
+) -> None:
+    """``duplex serve --broker URL`` twice: Ada's page on one process, Bob's on the other, the same
+    room. What one says reaches the other through the broker, and each page lists the other once it
+    has heard from them (each process knows only its own members)."""
+    broker = BrokerProcess(kind, tmp_path)
+    broker.start()
+    try:
+        with (
+            ServeProcess("--port", "0", "--broker", broker.url) as one,
+            ServeProcess("--port", "0", "--broker", broker.url) as two,
+        ):
+            one.wait_until_serving()
+            two.wait_until_serving()
+            ada = open_page(browser, one.http_url)
+            bob = open_page(browser, two.http_url)
+            try:
+                join(ada, "Ada")
+                join(bob, "Bob")
+                # Ada's tab was subscribed to the lobby when it connected, well before Bob joins: her
+                # process's subscription has reached the broker by then.
+                expect(notice(ada, "Bob joined")).to_have_count(1)
+                # Each server lists its own process's members first; the page keeps the others.
+                expect(ada.locator("#users li")).to_have_text(["Bob", "Ada"])
+
+                say(ada, "Hello Bob, from the other process")
+                expect_message_from(bob, "Ada", "Hello Bob, from the other process")
+                expect(bob.locator("#users li")).to_have_text(["Bob", "Ada"])
+                say(bob, "Hi Ada!")
+                expect_message_from(ada, "Bob", "Hi Ada!")
+
+                bob.context.close()
+                expect(notice(ada, "Bob left")).to_have_count(1)
+                expect(ada.locator("#users li")).to_have_text(["Ada"])
+                ARTIFACTS.mkdir(exist_ok=True)
+                ada.screenshot(path=str(ARTIFACTS / f"chat-cluster-{kind}.png"))
+            finally:
+                for page in (ada, bob):
+                    page.context.close()
+    finally:
+        broker.stop()

@@ -30,6 +30,11 @@ otherwise ignored: the tab stays where it was, and a refused "join" does not joi
 Names are unique among all the members, whatever their room (case aside): a second "Ada" becomes
 "Ada (2)", and the welcome tells the page which name it got, since the page marks its own messages
 by name.
+
+With a broker (``duplex serve --broker URL``, several processes), what is said, joined and left
+reaches the room's tabs in every process, since it is published to the room's topic. Each process
+knows only its own members, so "users" lists them, names are unique per process, and the page adds
+the members it hears from in other processes (they joined, or spoke) to its list.
 """
 
 from __future__ import annotations

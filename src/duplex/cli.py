@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cluster import configured_broker
 from .server.web_server import WebServer
 from .server.websocket_connection import callback_of
 from .server.websocket_server import DATA_TYPES, WebSocketServer
@@ -218,9 +219,7 @@ def _banner(args: argparse.Namespace, root: str | None, port: int, tls_port: int
         secure = f"https://{host}:{tls_port}/ , " if root is not None else ""
         lines.append(f"duplex: and {secure}wss://{host}:{tls_port}{args.path}")
     if args.workers > 1:
-        lines.append(
-            f"duplex: {args.workers} workers, sharing the broker {args.broker or os.environ['DUPLEX_BROKER']}"
-        )
+        lines.append(f"duplex: {args.workers} workers, sharing the broker {configured_broker(args.broker)}")
     lines.append("duplex: press Ctrl-C to stop")
     return "\n".join(lines)
 
@@ -229,7 +228,7 @@ def _supervise(args: argparse.Namespace, root: str | None) -> int:
     """``--workers N``: N processes of this command on one port (duplex.supervisor)."""
     from .supervisor import Supervisor, reserve_port, worker_command
 
-    if not (args.broker or os.environ.get("DUPLEX_BROKER")):
+    if configured_broker(args.broker) is None:
         raise UsageError(
             f"--workers {args.workers} needs a broker: add --broker redis://HOST:6379/0 or "
             "--broker nats://HOST:4222 (or set DUPLEX_BROKER), so that broadcast() and publish() reach "

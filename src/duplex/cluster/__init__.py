@@ -6,7 +6,15 @@ client libraries, which are optional (``pip install 'duplex[redis]'`` or ``'dupl
 imported only when a broker URL names them.
 """
 
-from .broker import BrokerError, BrokerStats, check_broker_url
+from .broker import BROKER_VARIABLE, BrokerError, BrokerStats, check_broker_url, configured_broker
 from .node import ClusterNode, LocalServer
 
-__all__ = ["BrokerError", "BrokerStats", "ClusterNode", "LocalServer", "check_broker_url"]
+__all__ = [
+    "BROKER_VARIABLE",
+    "BrokerError",
+    "BrokerStats",
+    "ClusterNode",
+    "LocalServer",
+    "check_broker_url",
+    "configured_broker",
+]

@@ -27,11 +27,20 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import random
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-__all__ = ["SCHEMES", "Broker", "BrokerError", "BrokerStats", "check_broker_url"]
+__all__ = [
+    "BROKER_VARIABLE",
+    "SCHEMES",
+    "Broker",
+    "BrokerError",
+    "BrokerStats",
+    "check_broker_url",
+    "configured_broker",
+]
 
 logger = logging.getLogger("duplex.cluster")
 
@@ -45,6 +54,18 @@ RECONNECT_MAX = 5.0
 LIVENESS = 2.0
 
 SCHEMES = {"redis": "Redis", "rediss": "Redis", "nats": "NATS", "tls": "NATS"}
+
+
+#: The environment variable that names the broker when the code does not.
+BROKER_VARIABLE = "DUPLEX_BROKER"
+
+
+def configured_broker(url: str | None) -> str | None:
+    """The broker to use: ``url``, else ``$DUPLEX_BROKER`` when ``url`` is None; None (or an empty
+    ``url``, whatever the variable says) for none."""
+    if url is None:
+        url = os.environ.get(BROKER_VARIABLE)
+    return url or None
 
 
 class BrokerError(Exception):

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from ..cluster import BrokerError, BrokerStats
+from ..cluster import BrokerError, BrokerStats, configured_broker
 from ..cluster.broker import Broker
 from ..cluster.channels import broadcast_channel, topic_channel
 from ..cluster.envelope import encode
@@ -40,8 +40,8 @@ CONNECT_TIMEOUT = 5.0
 
 
 def _broker_url(url: str | None) -> str:
-    found = url if url is not None else os.environ.get("DUPLEX_BROKER")
-    if not found:
+    found = configured_broker(url)
+    if found is None:
         raise ValueError(
             "a Publisher needs a broker URL (redis://host:port/db or nats://host:port), as its argument "
             "or in DUPLEX_BROKER"

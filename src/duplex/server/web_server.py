@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from ..asyncio.broadcast import BroadcastBatch
 from ..asyncio.workers import current_worker
-from ..cluster import BrokerError, ClusterNode, check_broker_url
+from ..cluster import BROKER_VARIABLE, BrokerError, ClusterNode, check_broker_url, configured_broker
 from ..http.config import HttpConfig
 from ..http.http_server import HttpServer
 from ..http.tls import load_certificate_folder
@@ -62,9 +62,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "broker": None,
     "name": "duplex",
 }
-
-#: The environment variable read for the broker when the ``broker`` setting is None.
-BROKER_VARIABLE = "DUPLEX_BROKER"
 
 # Seconds start() waits for the broker before it gives up.
 BROKER_TIMEOUT = 5.0
@@ -240,10 +237,7 @@ class WebServer:
         """The broker's URL: the ``broker`` setting, else ``$DUPLEX_BROKER``; None: no broker
         (``broadcast()`` and ``publish()`` stay in this process). An empty setting means none even
         when the variable is set."""
-        url = self._settings["broker"]
-        if url is None:
-            url = os.environ.get(BROKER_VARIABLE) or None
-        return url or None
+        return configured_broker(self._settings["broker"])
 
     @property
     def brokerStats(self) -> dict[str, int] | None:

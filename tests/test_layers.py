@@ -2,8 +2,8 @@
 no module imports itself back through a chain of others.
 
 The layers, bottom up: duplex.protocol (the sans-I/O core), duplex.asyncio (transport, broadcast,
-dispatch, workers), duplex.http (the HTTP/1.1 server), duplex.cluster (the link to a broker),
-duplex.server (the 4D API), then the top: duplex.cli, duplex.__main__, duplex.demo and the facade,
+dispatch, workers, the client's transport), duplex.http (the HTTP/1.1 server), duplex.cluster (the
+link to a broker), duplex.server (the 4D API), duplex.client (the 4D client and connect()), then the top: duplex.cli, duplex.__main__, duplex.demo and the facade,
 duplex/__init__.py. Besides, duplex.server
 reaches the core only through duplex.asyncio and duplex.http, never duplex.protocol itself (STYLE.md,
 "one door").
@@ -28,7 +28,7 @@ SOURCE = Path(__file__).resolve().parent.parent / "src" / "duplex"
 PACKAGE = "duplex"
 
 #: The layers, bottom up: a module may import its own layer and those below.
-LAYERS = ("protocol", "asyncio", "http", "cluster", "server", "top")
+LAYERS = ("protocol", "asyncio", "http", "cluster", "server", "client", "top")
 
 #: The layer of each name directly under duplex; "" is the facade, duplex/__init__.py itself.
 PLACES = {
@@ -37,6 +37,7 @@ PLACES = {
     "http": "http",
     "cluster": "cluster",
     "server": "server",
+    "client": "client",
     "": "top",
     "cli": "top",
     "supervisor": "top",
@@ -45,7 +46,10 @@ PLACES = {
 }
 
 #: (importing layer, imported layer) pairs forbidden although they point down.
-ONE_DOOR = {("server", "protocol"): "the 4D API reaches the core only through duplex.asyncio and duplex.http"}
+ONE_DOOR = {
+    ("server", "protocol"): "the 4D API reaches the core only through duplex.asyncio and duplex.http",
+    ("client", "protocol"): "the client reaches the core only through duplex.asyncio",
+}
 
 #: module -> imported module -> where ("duplex/http/upgrade.py:15"), for imports of duplex modules.
 Graph = dict[str, dict[str, list[str]]]

@@ -24,6 +24,16 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .client import (
+        ClientConnection,
+        ConnectionClosed,
+        DeflateSettings,
+        InvalidHandshakeResponse,
+        SyncClientConnection,
+        WebSocket,
+        connect,
+        connect_sync,
+    )
     from .cluster import BrokerError
     from .server.callback_events import Event, RequestInfo
     from .server.errors import ErrorCode, Reject
@@ -56,7 +66,7 @@ def _load_sources_only() -> None:
 
 
 # The packages, one per layer (docs/engine.md), bottom up.
-_PACKAGES = ("protocol", "asyncio", "http", "cluster", "server", "demo")
+_PACKAGES = ("protocol", "asyncio", "http", "cluster", "server", "client", "demo")
 
 if os.environ.get("DUPLEX_PURE_PYTHON"):
     _load_sources_only()
@@ -64,6 +74,14 @@ if os.environ.get("DUPLEX_PURE_PYTHON"):
 # The public names load on first use (PEP 562), so that importing the sans-I/O core
 # (duplex.protocol) does not pull in asyncio and the servers above it.
 _EXPORTS = {
+    "ClientConnection": "client",
+    "ConnectionClosed": "client",
+    "DeflateSettings": "client",
+    "InvalidHandshakeResponse": "client",
+    "SyncClientConnection": "client",
+    "WebSocket": "client",
+    "connect": "client",
+    "connect_sync": "client",
     "AsyncPublisher": "server.publisher",
     "Publisher": "server.publisher",
     "BrokerError": "cluster",
@@ -98,14 +116,22 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncPublisher",
     "BrokerError",
+    "ClientConnection",
+    "ConnectionClosed",
+    "DeflateSettings",
     "ErrorCode",
     "Event",
+    "InvalidHandshakeResponse",
     "Publisher",
     "Reject",
     "RequestInfo",
+    "SyncClientConnection",
     "WebServer",
+    "WebSocket",
     "WebSocketConnection",
     "WebSocketServer",
     "__version__",
+    "connect",
+    "connect_sync",
     "web_server",
 ]

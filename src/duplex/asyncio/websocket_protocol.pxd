@@ -37,6 +37,7 @@ cdef class WebSocketProtocol:
     cdef public object _pong_timer
     cdef public object _ping_payload
     cdef public list _lost_waiters
+    cdef public list _drain_waiters
 
     cpdef bint send_message(self, payload, bint text)
     cpdef bint send_frame(self, frame)

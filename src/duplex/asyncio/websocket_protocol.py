@@ -2,7 +2,9 @@
 door every outgoing frame leaves through.
 
 One :class:`WebSocketProtocol` per connection, an asyncio protocol that the HTTP server hands the
-transport to after a successful upgrade. It feeds received bytes to
+transport to after a successful upgrade (or :func:`duplex.asyncio.client.open_connection`, after a
+client's handshake: the core then masks what it sends, and the server closes the TCP connection
+first). It feeds received bytes to
 :class:`duplex.protocol.Connection`, writes what the core produces, and calls the
 :class:`WebSocketHandler` for each event, synchronously, on the loop thread: no task per message and
 no stream objects on the hot path.
@@ -269,6 +271,7 @@ class WebSocketProtocol:
         self._pong_timer: asyncio.TimerHandle | None = None
         self._ping_payload = b""
         self._lost_waiters: list[asyncio.Future[None]] = []
+        self._drain_waiters: list[asyncio.Future[None]] = []
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -349,9 +352,10 @@ class WebSocketProtocol:
             self.handler.on_close(self, connection.close_code, connection.close_reason)
         except Exception:
             logger.exception("WebSocket on_close handler failed")
-        for waiter in self._lost_waiters:
+        for waiter in self._lost_waiters + self._drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        self._drain_waiters.clear()
 
     def pause_writing(self) -> None:
         # The peer reads slower than we write: stop reading from it until the buffer drains, so
@@ -362,6 +366,11 @@ class WebSocketProtocol:
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._drain_waiters:
+            for waiter in self._drain_waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._drain_waiters.clear()
         if (
             self.transport is not None
             and self.connection.state is not _CLOSED
@@ -384,6 +393,11 @@ class WebSocketProtocol:
             and self.connection.state is not _CLOSED
             and not self.connection.close_sent
         )
+
+    @property
+    def writing_paused(self) -> bool:
+        """Whether the socket's write buffer is over its high-water mark (see :meth:`drain`)."""
+        return self._write_paused
 
     @property
     def close_code(self) -> int:
@@ -432,7 +446,7 @@ class WebSocketProtocol:
         if length >= _JOIN_LIMIT:
             transport.writelines(connection.send_message(opcode, payload))
             return True
-        if connection.deflate is None and length >= 126:
+        if connection.deflate is None and length >= 126 and not connection.client:  # a client masks each anew
             global _last_framed
             last = _last_framed
             if last[0] is payload and last[1] == opcode:
@@ -449,6 +463,7 @@ class WebSocketProtocol:
 
     def send_frame(self, frame: bytes) -> bool:
         """Write prebuilt, uncompressed message frames (:func:`build_message_frame`; a broadcast).
+        Server side only: a client's frames are masked, each with its own key.
 
         Returns False if the connection is not open or the frames were refused at the send buffer
         limit, as :meth:`send_message` does.
@@ -581,6 +596,15 @@ class WebSocketProtocol:
         if self.transport is not None and self.connection.state is not _CLOSED and not self._write_paused:
             self.transport.resume_reading()
 
+    async def drain(self) -> None:
+        """Wait while the socket's write buffer is over its high-water mark (returns at once
+        otherwise, and when the connection closes): a sender that awaits this cannot outrun its peer."""
+        if not self._write_paused or self.connection.state is _CLOSED:
+            return
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
     async def wait_closed(self) -> None:
         """Wait until the TCP connection is gone."""
         if self.connection.state is _CLOSED:
@@ -593,9 +617,13 @@ class WebSocketProtocol:
 
     def _close_handshake_done(self) -> None:
         # Close frames went both ways (the core queued our reply, already written): the server
-        # closes the TCP connection first (RFC 6455 section 7.1.1).
+        # closes the TCP connection first (RFC 6455 section 7.1.1); a client waits for that, and
+        # drops the connection itself only if it does not come within close_timeout.
         self._cancel_keepalive()
-        self.abort_after_flush()
+        if self.connection.client:
+            self._restart_close_timer()
+        else:
+            self.abort_after_flush()
 
     def _fail_close(self) -> None:
         """After failing the connection: our close frame is written; end the TCP connection.

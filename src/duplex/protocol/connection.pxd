@@ -3,6 +3,8 @@
 # per-message path reads them without a dictionary lookup; all stay public to Python code.
 
 cdef class Connection:
+    cdef public bint client
+    cdef public object _masks
     cdef public object max_message_size
     cdef public object max_fragments
     cdef public object deflate
@@ -39,3 +41,4 @@ cdef class Connection:
     cpdef _stop_receiving(self)
     cpdef _receive_control_frame(self, opcode, payload, list events)
     cpdef _queue_close(self, code, reason)
+    cpdef bytes _control_frame(self, opcode, payload)

@@ -1,4 +1,4 @@
-"""The server side of one WebSocket connection, without I/O.
+"""One WebSocket connection, server or client side, without I/O.
 
 Theory of operation
 -------------------
@@ -26,6 +26,11 @@ This object holds the one state of the connection, which the transport and the A
 - ``CLOSED``: the transport reported the TCP connection gone (:meth:`transport_closed`), whether
   after a clean close handshake or dropped from ``OPEN``.
 
+The two sides differ only on the wire (RFC 6455 section 5.1): a server reads masked frames and
+writes unmasked ones; a client (``client=True``) writes every frame masked with a fresh key and
+fails a server that masks. Everything else (limits, fragments, deflate, the close handshake) is the
+same code: which side closes the TCP connection first is the transport's business.
+
 The parser never raises at the transport. A protocol violation becomes a :class:`ConnectionFailed`
 event carrying the exception (for ``onError``), with the close frame of the right code already
 queued. Every read is bounded: a frame header announcing more than the message budget left is
@@ -48,8 +53,10 @@ from .frames import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    MaskSource,
     build_close_payload,
     build_frame,
+    build_masked_frame,
     frame_header,
     is_valid_close_code,
     parse_close_payload,
@@ -97,19 +104,28 @@ _CLOSED = State.CLOSED
 
 
 class Connection:
-    """One server-side WebSocket connection, sans I/O.
+    """One WebSocket connection, sans I/O.
 
     Args:
         max_message_size: the largest message accepted, in bytes after decompression; a bigger
             frame or message fails the connection with 1009.
-        deflate: the permessage-deflate state when the extension was negotiated, else None.
+        deflate: the permessage-deflate state when the extension was negotiated, else None (made
+            for the same side: ``PerMessageDeflate(params, client=True)`` for a client).
+        client: the client side: frames sent are masked, frames received must not be.
     """
 
     def __init__(
-        self, *, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE, deflate: PerMessageDeflate | None = None
+        self,
+        *,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        deflate: PerMessageDeflate | None = None,
+        client: bool = False,
     ) -> None:
         if max_message_size <= 0:
             raise ValueError("max_message_size must be a positive number of bytes")
+        #: the client side (masks what it sends); False for a server
+        self.client = client
+        self._masks: MaskSource | None = MaskSource() if client else None
         self.max_message_size = max_message_size
         #: the most frames one message may be split into; more fails the connection with 1009
         self.max_fragments = max(_MIN_FRAGMENT_LIMIT, max_message_size // _FRAGMENT_SIZE_FOR_LIMIT)
@@ -162,8 +178,12 @@ class Connection:
             or not self._receiving
             or self._buffer
             or self._message_opcode is not None
-            or len(data) < 6
+            or len(data) < 2
         ):
+            return None
+        if self.client:
+            return self._receive_whole_unmasked(data)
+        if len(data) < 6:
             return None
         first = data[0]
         length = data[1] ^ 0x80  # the mask bit must be set: flipping it leaves the length
@@ -177,6 +197,22 @@ class Connection:
                 return payload.decode()
             except UnicodeDecodeError:
                 return None  # receive_data fails the connection with 1007
+        return None
+
+    def _receive_whole_unmasked(self, data: bytes) -> str | bytes | None:
+        """:meth:`receive_whole_message` for a client: the server's frames carry no mask."""
+        first = data[0]
+        length = data[1]  # a set mask bit makes it 128 or more: not taken here, failed by receive_data
+        if (first == 0x82 or first == 0x81) and length < 126 and len(data) == 2 + length:
+            if length > self.max_message_size:
+                return None
+            payload = data[2:]
+            if first == 0x82:
+                return payload
+            try:
+                return payload.decode()
+            except UnicodeDecodeError:
+                return None
         return None
 
     def receive_data(self, data: bytes) -> list[Event]:
@@ -217,10 +253,15 @@ class Connection:
                     raise WebSocketError("reserved bits RSV2/RSV3 set without an extension that defines them")
                 if opcode > 2 and opcode not in (OP_CLOSE, OP_PING, OP_PONG):
                     raise WebSocketError(f"reserved opcode {opcode:#x}")
-                if not second & 0x80:
-                    raise WebSocketError("client frame is not masked (RFC 6455 section 5.1)")
+                if self.client:
+                    if second & 0x80:
+                        raise WebSocketError("server frame is masked (RFC 6455 section 5.1)")
+                    header_size = 2
+                else:
+                    if not second & 0x80:
+                        raise WebSocketError("client frame is not masked (RFC 6455 section 5.1)")
+                    header_size = 6
                 length = second & 0x7F
-                header_size = 6
                 if opcode >= OP_CLOSE:
                     if not fin:
                         raise WebSocketError("fragmented control frame")
@@ -232,14 +273,14 @@ class Connection:
                     if available < 4:
                         break
                     (length,) = _unpack_medium(buffer, position + 2)
-                    header_size = 8
+                    header_size += 2
                 elif length == 127:
                     if available < 10:
                         break
                     (length,) = _unpack_long(buffer, position + 2)
                     if length >> 63:
                         raise WebSocketError("frame length with the most significant bit set")
-                    header_size = 14
+                    header_size += 8
                 if opcode < OP_CLOSE:
                     self._check_data_frame(opcode, rsv1, length)
                 end = position + header_size + length
@@ -249,8 +290,11 @@ class Connection:
                         position += header_size
                         continue
                     break
-                mask = bytes(buffer[position + header_size - 4 : position + header_size])
-                payload = unmask(memoryview(buffer)[position + header_size : end], mask)
+                if self.client:
+                    payload = bytes(buffer[position + header_size : end])
+                else:
+                    mask = bytes(buffer[position + header_size - 4 : position + header_size])
+                    payload = unmask(memoryview(buffer)[position + header_size : end], mask)
                 position = end
                 if opcode < OP_CLOSE:
                     message = self._receive_data_frame(opcode, rsv1, payload, fin)
@@ -309,7 +353,10 @@ class Connection:
         self, buffer: bytearray, position: int, header_size: int, opcode: int, length: int, fin: int
     ) -> None:
         self._stream_left = length
-        self._stream_mask = bytes(buffer[position + header_size - 4 : position + header_size])
+        # A client's stream has no mask: b"" reads as "copy, do not unmask".
+        self._stream_mask = (
+            b"" if self.client else bytes(buffer[position + header_size - 4 : position + header_size])
+        )
         self._stream_offset = 0
         self._stream_fin = fin
         self._stream_opcode = opcode
@@ -317,9 +364,12 @@ class Connection:
     def _stream_text(self, buffer: bytearray, position: int, available: int, events: list[Event]) -> int:
         """Decode the part of a streamed text frame's payload that has arrived; returns the new position."""
         take = min(available, self._stream_left)
-        shift = self._stream_offset & 3
-        mask = self._stream_mask[shift:] + self._stream_mask[:shift] if shift else self._stream_mask
-        chunk = unmask(memoryview(buffer)[position : position + take], mask)
+        if self._stream_mask:
+            shift = self._stream_offset & 3
+            mask = self._stream_mask[shift:] + self._stream_mask[:shift] if shift else self._stream_mask
+            chunk = unmask(memoryview(buffer)[position : position + take], mask)
+        else:
+            chunk = bytes(buffer[position : position + take])
         self._stream_left -= take
         last = self._stream_left == 0
         # The first chunk opens the message (or continues it); later ones continue it.
@@ -418,7 +468,7 @@ class Connection:
         if opcode == OP_PING:
             # Answered even after our close frame: only a received close ends pongs (section 5.5.2).
             if self._pending_close is None:
-                self._pending.append(build_frame(OP_PONG, payload))
+                self._pending.append(self._control_frame(OP_PONG, payload))
             events.append(Ping(payload))
         elif opcode == OP_PONG:
             events.append(Pong(payload))
@@ -450,7 +500,14 @@ class Connection:
         self._receiving = False
 
     def _queue_close(self, code: int | None, reason: str) -> None:
-        self._pending_close = build_frame(OP_CLOSE, build_close_payload(code, reason))
+        self._pending_close = self._control_frame(OP_CLOSE, build_close_payload(code, reason))
+
+    def _control_frame(self, opcode: int, payload: bytes) -> bytes:
+        """A whole control frame as this side writes it: masked by a client."""
+        if self._masks is None:
+            return build_frame(opcode, payload)
+        header, masked = build_masked_frame(opcode, payload, self._masks.next_key())
+        return header + masked
 
     @property
     def _closing_started(self) -> bool:
@@ -493,6 +550,12 @@ class Connection:
         """
         if self._close_sent:
             raise RuntimeError("cannot send a message after the close frame")
+        if self._masks is not None:
+            rsv1 = False
+            if self.deflate is not None:
+                payload = self.deflate.compress(payload)
+                rsv1 = True
+            return build_masked_frame(opcode, payload, self._masks.next_key(), rsv1=rsv1)
         if self.deflate is not None:
             payload = self.deflate.compress(payload)
             return frame_header(opcode, len(payload), rsv1=True), payload
@@ -505,7 +568,7 @@ class Connection:
         """Frame a ping (payload at most 125 bytes)."""
         if len(payload) > 125:
             raise ValueError("a ping payload is at most 125 bytes")
-        return build_frame(OP_PING, payload)
+        return self._control_frame(OP_PING, payload)
 
     def send_close(self, code: int | None = 1000, reason: str = "") -> bytes:
         """Start the close handshake; returns the close frame (empty if one was already sent).
@@ -523,7 +586,7 @@ class Connection:
             return b""
         self._close_sent = True
         self.start_closing()
-        return build_frame(OP_CLOSE, build_close_payload(code, reason))
+        return self._control_frame(OP_CLOSE, build_close_payload(code, reason))
 
     @property
     def receiving(self) -> bool:

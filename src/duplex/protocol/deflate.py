@@ -28,9 +28,10 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .exceptions import InvalidPayload, PayloadTooBig
+from .exceptions import InvalidHandshakeResponse, InvalidPayload, PayloadTooBig
 
 __all__ = [
+    "CLIENT_DEFLATE",
     "EXTENSION_NAME",
     "DeflateParameters",
     "DeflateSettings",
@@ -199,6 +200,105 @@ class DeflateSettings:
             return None
         response, params = agreed
         return response, PerMessageDeflate(params, compress_level=self.level, mem_level=self.mem_level)
+
+    # -- the client's side --------------------------------------------------------------------
+
+    def client_offer(self) -> str:
+        """The ``Sec-WebSocket-Extensions`` value a client offers with these settings.
+
+        ``client_max_window_bits`` is always offered (bare at 15), so the server may limit the
+        client's window; ``server_max_window_bits`` only below 15, and the ``*_no_context_takeover``
+        flags when set.
+        """
+        offer = [EXTENSION_NAME]
+        if self.server_no_context_takeover:
+            offer.append(_SERVER_NO_CONTEXT_TAKEOVER)
+        if self.client_no_context_takeover:
+            offer.append(_CLIENT_NO_CONTEXT_TAKEOVER)
+        if self.server_max_window_bits < _MAX_WINDOW_BITS:
+            offer.append(f"{_SERVER_MAX_WINDOW_BITS}={self.server_max_window_bits}")
+        if self.client_max_window_bits < _MAX_WINDOW_BITS:
+            offer.append(f"{_CLIENT_MAX_WINDOW_BITS}={self.client_max_window_bits}")
+        else:
+            offer.append(_CLIENT_MAX_WINDOW_BITS)
+        return "; ".join(offer)
+
+    def client_accept(self, header_values: Sequence[str]) -> PerMessageDeflate | None:
+        """Read the server's answer to :meth:`client_offer` (every ``Sec-WebSocket-Extensions``
+        value of the 101 response); None when the server declined compression.
+
+        Raises:
+            InvalidHandshakeResponse: the server answered with an extension or a parameter that was
+                not offered, a parameter twice, an invalid value, or without a condition the offer
+                required (RFC 7692 section 5: the client must then fail the connection).
+        """
+        elements = [
+            element
+            for value in header_values
+            for element in _split_outside_quotes(value, ",")
+            if element.strip(_OWS)
+        ]
+        if not elements:
+            return None
+        if len(elements) > 1:
+            raise _bad_answer(f"the server accepted {len(elements)} extensions; one was offered")
+        parsed = _parse_extension(elements[0])
+        if parsed is None:
+            raise _bad_answer(f"malformed Sec-WebSocket-Extensions {elements[0].strip(_OWS)!r}")
+        name, parameters = parsed
+        if name.lower() != EXTENSION_NAME:
+            raise _bad_answer(f"the server accepted extension {name!r}, which was not offered")
+        agreed: dict[str, str | None] = {}
+        for key, value in parameters:
+            if key not in _KNOWN_PARAMETERS:
+                raise _bad_answer(f"unknown permessage-deflate parameter {key!r}")
+            if key in agreed:
+                raise _bad_answer(f"permessage-deflate parameter {key!r} given twice")
+            if key.endswith("_no_context_takeover"):
+                if value is not None:
+                    raise _bad_answer(f"{key} takes no value, got {value!r}")
+            elif value is None or not _WINDOW_BITS_RE.fullmatch(value):
+                raise _bad_answer(f"{key} must be 8 to 15, got {value!r}")
+            agreed[key] = value
+        # 7.1.1.1 and 7.1.2.1: what the client asked of the server must be in the answer.
+        if self.server_no_context_takeover and _SERVER_NO_CONTEXT_TAKEOVER not in agreed:
+            raise _bad_answer("server_no_context_takeover was asked for and not agreed")
+        server_bits = int(agreed.get(_SERVER_MAX_WINDOW_BITS) or _MAX_WINDOW_BITS)
+        if self.server_max_window_bits < _MAX_WINDOW_BITS:
+            if _SERVER_MAX_WINDOW_BITS not in agreed:
+                raise _bad_answer("server_max_window_bits was asked for and not agreed")
+            if server_bits > self.server_max_window_bits:
+                raise _bad_answer(
+                    f"server_max_window_bits={server_bits} is larger than the "
+                    f"{self.server_max_window_bits} asked for"
+                )
+        params = DeflateParameters(
+            server_no_context_takeover=_SERVER_NO_CONTEXT_TAKEOVER in agreed,
+            # Ours to choose even when the server did not ask (7.1.1.2): a client that wants it frees
+            # its compressor after each message either way.
+            client_no_context_takeover=self.client_no_context_takeover
+            or _CLIENT_NO_CONTEXT_TAKEOVER in agreed,
+            server_max_window_bits=server_bits,
+            client_max_window_bits=int(agreed.get(_CLIENT_MAX_WINDOW_BITS) or _MAX_WINDOW_BITS),
+        )
+        return PerMessageDeflate(
+            params,
+            compress_level=self.level,
+            mem_level=self.mem_level,
+            client=True,
+            max_window_bits=self.client_max_window_bits,
+        )
+
+
+#: A client's defaults: it asks nothing of the server's window and compresses with zlib's 15 bits
+#: (a client has few connections, so ratio matters more than the memory of each).
+CLIENT_DEFLATE = DeflateSettings(
+    server_max_window_bits=_MAX_WINDOW_BITS, client_max_window_bits=_MAX_WINDOW_BITS
+)
+
+
+def _bad_answer(message: str) -> InvalidHandshakeResponse:
+    return InvalidHandshakeResponse(f"invalid permessage-deflate answer: {message}", 101)
 
 
 def negotiate(
@@ -370,10 +470,11 @@ def _parse_extension(element: str) -> tuple[str, list[tuple[str, str | None]]] |
 
 
 class PerMessageDeflate:
-    """The compression state of one connection, server side.
+    """The compression state of one connection.
 
-    Outgoing messages are compressed with the server's parameters, incoming ones inflated with the
-    client's agreed window. Compressor and decompressor are created lazily and dropped between
+    Outgoing messages are compressed with our side's parameters, incoming ones inflated with the
+    peer's agreed window (a server compresses with the ``server_*`` parameters, a client with the
+    ``client_*`` ones). Compressor and decompressor are created lazily and dropped between
     messages when their context is not taken over, so an idle connection holds no zlib memory then.
     """
 
@@ -383,14 +484,19 @@ class PerMessageDeflate:
         *,
         compress_level: int = DEFAULT_LEVEL,
         mem_level: int = DEFAULT_MEM_LEVEL,
+        client: bool = False,
+        max_window_bits: int = _MAX_WINDOW_BITS,
     ) -> None:
         """Prepare for a connection.
 
         Args:
-            params: the parameters agreed by :func:`negotiate`.
+            params: the parameters agreed by :func:`negotiate` (or :meth:`ClientOffer.accept`).
             compress_level: zlib level, 0 (store) to 9 (smallest), or -1 for zlib's default.
             mem_level: zlib memLevel, 1 (least memory: 1 KiB of hash table and buffers) to 9
                 (fastest: 256 KiB); 5 (16 KiB) by default.
+            client: the client side of the connection.
+            max_window_bits: the largest window to compress with, when it is below the agreed one
+                (a smaller window is always allowed, RFC 7692 section 7.1.2).
 
         Raises:
             ValueError: ``compress_level`` or ``mem_level`` is out of range.
@@ -402,11 +508,25 @@ class PerMessageDeflate:
         self._params = params
         self._compress_level = compress_level
         self._mem_level = mem_level
+        if client:
+            send_bits, self._send_no_context = (
+                params.client_max_window_bits,
+                params.client_no_context_takeover,
+            )
+            self._receive_bits = params.server_max_window_bits
+            self._receive_no_context = params.server_no_context_takeover
+        else:
+            send_bits, self._send_no_context = (
+                params.server_max_window_bits,
+                params.server_no_context_takeover,
+            )
+            self._receive_bits = params.client_max_window_bits
+            self._receive_no_context = params.client_no_context_takeover
         # zlib's deflateInit2 refuses a raw window of 8 bits, so an agreed 8 compresses with 9. That
         # still honours the 256-byte window promised to the client: deflate never emits a distance
         # above the window size minus MIN_LOOKAHEAD (262), so a 9-bit (512-byte) stream only refers to
         # the last 250 bytes, which an 8-bit inflater still holds.
-        self._compress_wbits = -max(params.server_max_window_bits, 9)
+        self._compress_wbits = -max(min(send_bits, max_window_bits), 9)
         self._compressor: zlib._Compress | None = None
         self._decompressor: zlib._Decompress | None = None
         # Whether the incoming message being inflated has had a non-empty frame yet.
@@ -436,7 +556,7 @@ class PerMessageDeflate:
         # A sync flush always ends with the empty stored block, even for an empty message, whose
         # payload is then the lone byte 0x00 (the stored block's header bits), as 7.2.3.6 allows.
         tail = compressor.flush(zlib.Z_SYNC_FLUSH)
-        if self._params.server_no_context_takeover:
+        if self._send_no_context:
             self._compressor = None
         return body + tail[: -len(_SYNC_TAIL)]
 
@@ -461,11 +581,11 @@ class PerMessageDeflate:
             raise ValueError(f"max_length must not be negative, got {max_length!r}")
         decompressor = self._decompressor
         if decompressor is None:
-            # The agreed window, not a 15-bit one that would fit any client: kept between messages,
-            # it is most of an idle connection's memory (11 KiB at 12 bits, 39 KiB at 15). A client
+            # The agreed window, not a 15-bit one that would fit any peer: kept between messages,
+            # it is most of an idle connection's memory (11 KiB at 12 bits, 39 KiB at 15). A peer
             # that refers further back than it agreed to fails with 1007 ("invalid distance too far
             # back"); zlib's inflateInit2 takes 8 bits for raw DEFLATE, unlike deflateInit2.
-            decompressor = zlib.decompressobj(wbits=-self._params.client_max_window_bits)
+            decompressor = zlib.decompressobj(wbits=-self._receive_bits)
             self._decompressor = decompressor
         if data:
             self._message_has_data = True
@@ -482,7 +602,7 @@ class PerMessageDeflate:
                     if rest:
                         output += rest
                 # A finished stream cannot continue into the next message, so start afresh too.
-                if self._params.client_no_context_takeover or decompressor.eof:
+                if self._receive_no_context or decompressor.eof:
                     self._decompressor = None
                 self._message_has_data = False
         except (PayloadTooBig, InvalidPayload):

@@ -6,6 +6,8 @@ never one of these)::
 
     DuplexProtocolError          base of everything the peer can cause
     ├── HandshakeError           a bad opening handshake; carries .status and .headers for the reply
+    ├── InvalidHandshakeResponse a client's handshake answered with anything but a valid 101;
+    │                            carries the server's .status, .headers and the first bytes of .body
     └── WebSocketError           a bad frame or message; carries .close_code for the close frame
         ├── PayloadTooBig        1009: a frame or message over the size limit
         └── InvalidPayload       1007: text that is not UTF-8, or compressed data that does not inflate
@@ -19,6 +21,7 @@ from __future__ import annotations
 __all__ = [
     "DuplexProtocolError",
     "HandshakeError",
+    "InvalidHandshakeResponse",
     "InvalidPayload",
     "PayloadTooBig",
     "WebSocketError",
@@ -36,6 +39,26 @@ class HandshakeError(DuplexProtocolError):
         super().__init__(message)
         self.status = status
         self.headers: list[tuple[str, str]] = headers or []
+
+
+class InvalidHandshakeResponse(DuplexProtocolError):
+    """The server did not accept a client's opening handshake: it answered with another status than
+    101, or with a 101 that RFC 6455 section 4.1 tells the client to refuse (no ``Upgrade:
+    websocket``, a wrong ``Sec-WebSocket-Accept``, an extension or subprotocol not offered).
+
+    Attributes:
+        status: the response's status code.
+        headers: its ``(name, value)`` pairs, as received.
+        body: the first bytes of its body (at most 1 KiB; empty for a 101).
+    """
+
+    def __init__(
+        self, message: str, status: int, headers: list[tuple[str, str]] | None = None, body: bytes = b""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers: list[tuple[str, str]] = headers or []
+        self.body = body
 
 
 class WebSocketError(DuplexProtocolError):

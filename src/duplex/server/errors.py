@@ -69,6 +69,17 @@ class ErrorCode(enum.IntEnum):
     BROKER_LOST = 400
     #: The broker is back after an outage: subscriptions and presence are restored.
     BROKER_RECOVERED = 401
+    #: A client could not connect: the name does not resolve, the connection was refused or the
+    #: network is unreachable. The client's ``onTerminate`` follows with 1006.
+    CONNECT_FAILED = 500
+    #: A ``wss://`` client's TLS handshake failed (most often: the certificate does not verify or
+    #: is not for that host name).
+    TLS_FAILED = 501
+    #: A client's connection and handshake did not complete within ``openTimeout``.
+    OPEN_TIMEOUT = 502
+    #: The server did not accept a client's handshake: a status other than 101 (the message has it
+    #: and the start of the body), or a 101 that RFC 6455 tells the client to refuse.
+    HANDSHAKE_REFUSED = 503
 
 
 def error_stack(

@@ -12,6 +12,7 @@ cdef class WebSocketConnection(DirectHandler):
     cdef public object subprotocol
     cdef public WebSocketProtocol _protocol
     cdef public object _loop
+    cdef public object _loop_thread_id
     cdef public object _data_type
     cdef public object _on_closed
     cdef public object _topic_registry
@@ -31,4 +32,4 @@ cdef class WebSocketConnection(DirectHandler):
     cpdef on_close(self, WebSocketProtocol ws, code, reason)
 
 
-cdef tuple _encode_for_send(message)
+cpdef tuple encode_for_send(message)

@@ -339,6 +339,7 @@ class WebSocketServer:
             handler,
             info,
             protocol,
+            loop_thread_id=self.web_server.loop_thread_id,
             data_type=self.dataType,
             worker=self.worker,
             on_closed=self._connection_closed,

@@ -25,6 +25,9 @@ COMPILED = [
     "duplex.http.upgrade",
     "duplex.server.websocket_connection",
     "duplex.server.websocket_server",
+    "duplex.client.link",
+    "duplex.client.websocket",
+    "duplex.client.connection",
 ]
 
 

@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import os
 import re
@@ -62,16 +61,11 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
-LOGS = RESULTS / "logs"
-DOCS = ROOT / "docs" / "benchmarks.md"
-SERVER_CPU = 0
-LOAD_CPU = 1
-#: The load side's CPU share above which a result is a lower bound (as ``client.SATURATED``).
-SATURATED = 0.90
 
 sys.path.insert(0, str(HERE))
+import harness  # noqa: E402
+import report  # noqa: E402
+from harness import DASH, DOCS, LOGS, RESULTS, ROOT, SATURATED, fmt_count, fmt_pct, median_of  # noqa: E402
 
 SERVERS: dict[str, dict[str, Any]] = {
     "duplex": {
@@ -277,9 +271,10 @@ class Meter:
 
 
 async def client_main(args: argparse.Namespace) -> dict[str, Any]:
-    import client
     import uvloop  # noqa: F401  (the loop is uvloop: see main)
     from picows import WSFrame, WSMsgType, WSTransport
+
+    import client
 
     fast = client.import_fast_client()
     report = client.STATS.error
@@ -570,34 +565,15 @@ def redis_numsub(url: str, channels: list[str]) -> dict[str, int]:
 
 
 def client_entry(args: argparse.Namespace) -> None:
-    import client
-    import uvloop
-
-    if args.cpu is not None:
-        os.sched_setaffinity(0, {args.cpu})
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    result: dict[str, Any] = {}
-    try:
-        result.update(uvloop.run(client_main(args)))
-    except Exception as exc:
-        client.STATS.error("failed", f"{type(exc).__name__}: {exc}")
-        result["value"] = None
-    result["errors"] = client.STATS.errors
-    result["error_kinds"] = client.STATS.kinds
-    result["error_samples"] = client.STATS.samples
-    print(json.dumps(result), flush=True)
+    harness.client_role(args, client_main)
 
 
 # -- one measurement (the orchestrator) ---------------------------------------------------------------
 
 
 def start_redis(log: Path, pin: int | None) -> tuple[subprocess.Popen[bytes], int]:
-    import run
-
-    port = run.free_port()
-    out = log.open("wb")
-    proc = subprocess.Popen(
+    port = harness.free_port()
+    proc = harness.spawn(
         [
             "redis-server",
             "--port",
@@ -611,14 +587,9 @@ def start_redis(log: Path, pin: int | None) -> tuple[subprocess.Popen[bytes], in
             "--daemonize",
             "no",
         ],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=run.pin_to(pin),
-        cwd=ROOT,
+        log,
+        pin,
     )
-    out.close()
-    run.LIVE.append(proc)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -631,43 +602,14 @@ def start_redis(log: Path, pin: int | None) -> tuple[subprocess.Popen[bytes], in
         except OSError:
             pass
         time.sleep(0.05)
-    run.kill(proc)
+    harness.kill(proc)
     raise RuntimeError(f"redis-server did not answer within 10 s; see {log}")
 
 
 def start_server(name: str, broker: str, log: Path, pin: int | None) -> tuple[subprocess.Popen[bytes], int]:
-    import run
-
-    port = run.free_port()
-    out = log.open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(HERE / "servers" / SERVERS[name]["script"]),
-            "--port",
-            str(port),
-            "--broker",
-            broker,
-        ],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=run.pin_to(pin),
-        cwd=ROOT,
+    return harness.start_server(
+        name, HERE / "servers" / SERVERS[name]["script"], ["--broker", broker], log, pin
     )
-    out.close()
-    run.LIVE.append(proc)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode} before it was ready; see {log}")
-        if b"ready" in log.read_bytes():
-            with socket.create_connection(("127.0.0.1", port), timeout=5):
-                pass
-            return proc, port
-        time.sleep(0.05)
-    run.kill(proc)
-    raise RuntimeError(f"{name} did not print 'ready' within 30 s; see {log}")
 
 
 def server_stats(log: Path, timeout: float = 5.0) -> dict[str, Any] | None:
@@ -683,15 +625,14 @@ def server_stats(log: Path, timeout: float = 5.0) -> dict[str, Any] | None:
 
 
 def measure(
-    name: str, variant: str, repeat: int, opts: argparse.Namespace, pins: tuple[int | None, int | None]
+    name: str, variant: str, repeat: int, opts: argparse.Namespace, pins: harness.Pins
 ) -> dict[str, Any]:
-    import run
-
     tag = f"cluster-{name}-{variant}-{repeat}"
     record: dict[str, Any] = {"server": name, "variant": variant, "repeat": repeat}
-    procs: list[subprocess.Popen[bytes]] = []
     logs = {p: LOGS / f"{tag}.{p}.log" for p in PROCESSES}
-    try:
+    # The processes are killed the last started first: the servers before Redis (Redis going first
+    # would be an outage).
+    with harness.measuring(record, logs.values()) as procs:
         redis_proc, redis_port = start_redis(LOGS / f"{tag}.redis.log", pins[1])
         procs.append(redis_proc)
         broker = f"redis://127.0.0.1:{redis_port}/0"
@@ -701,7 +642,7 @@ def measure(
             procs.append(proc)
             servers.append((proc, port))
         record["server_pinned"] = pins[0] is None or all(
-            run.threads_pinned(p.pid, pins[0]) for p, _ in servers
+            harness.threads_pinned(p.pid, pins[0]) for p, _ in servers
         )
         args = [
             "--role",
@@ -729,84 +670,21 @@ def measure(
             "--duration",
             str(opts.duration),
         ]
-        if pins[1] is not None:
-            args += ["--cpu", str(pins[1])]
-        result = run_client(args, LOGS / f"{tag}.client.log", timeout=180)
+        # This script as ``--role client``.
+        result = harness.run_child(Path(__file__).resolve(), args, LOGS / f"{tag}.client.log", 180, pins[1])
         for (proc, _), process in zip(servers, PROCESSES, strict=True):
             if proc.poll() is not None:
-                result["errors"] = result.get("errors", 0) + 1
-                result.setdefault("error_samples", []).append(
-                    f"server {process} died (exit {proc.returncode})"
-                )
+                harness.add_error(result, f"server {process} died (exit {proc.returncode})")
         if result.get("value") is not None:
             result["server_stats"] = {p: server_stats(logs[p]) for p in PROCESSES}
         record.update(result)
-    except Exception as exc:
-        record.update({"value": None, "errors": 1, "error_samples": [f"{type(exc).__name__}: {exc}"]})
-    finally:
-        for proc in reversed(procs):  # the servers first: Redis going first would be an outage
-            run.kill(proc)
-    problems = [line for p in PROCESSES if logs[p].exists() for line in run.log_problems(logs[p])]
-    if problems:
-        record["server_log"] = problems[:5]
     return record
-
-
-def measure_quietly(
-    name: str, variant: str, repeat: int, opts: argparse.Namespace, pins: tuple[int | None, int | None]
-) -> dict[str, Any]:
-    """``measure`` after waiting for a quiet machine, again (at most ``opts.retries`` times, from
-    a shared budget) when other processes used more than ``opts.max_noise`` cores during the
-    window; the quietest attempt is kept (as ``run.measure_quietly``)."""
-    import run
-
-    attempts = []
-    while True:
-        before = run.wait_for_quiet(opts.max_noise, opts.quiet_wait)
-        record = measure(name, variant, repeat, opts, pins)
-        record["load_before"] = round(before, 3)
-        attempts.append(record)
-        noisy = record.get("other_cpu", 0.0) > opts.max_noise
-        if not noisy or len(attempts) > opts.retries or opts.retry_budget <= 0:
-            break
-        opts.retry_budget -= 1
-    best = min(attempts, key=lambda r: r.get("other_cpu", 0.0))
-    best["attempts"] = len(attempts)
-    return best
-
-
-def run_client(args: list[str], log: Path, timeout: float) -> dict[str, Any]:
-    import run
-
-    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=run.pin_to(None),
-            cwd=ROOT,
-        )
-        run.LIVE.append(proc)
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"value": None, "errors": 1, "error_samples": [f"client timed out after {timeout} s"]}
-        finally:
-            run.kill(proc)
-    lines = out.decode(errors="replace").strip().splitlines()
-    try:
-        return dict(json.loads(lines[-1]))
-    except (IndexError, ValueError):
-        tail = log.read_text(errors="replace")[-500:]
-        return {"value": None, "errors": 1, "error_samples": [f"client exit {proc.returncode}: {tail}"]}
 
 
 def describe(record: dict[str, Any]) -> str:
     value = record.get("value")
     if value is None:
-        return f"FAILED: {record.get('error_samples', [])[:2]}"
+        return harness.failed_text(record)
     cpu = record["cpu"]
     text = (
         f"{value:,.0f} deliveries/s  (A {cpu['A']:.0%}, B {cpu['B']:.0%}; client {cpu['client']:.0%}, "
@@ -817,39 +695,22 @@ def describe(record: dict[str, Any]) -> str:
     text += "  from Redis per message: " + ", ".join(
         f"{p} {received.get(p, 0) / published:.0f} B" for p in PROCESSES
     )
-    if record.get("errors"):
-        text += f"  {record['errors']} ERRORS: {record.get('error_samples', [])[:2]}"
-    return text
+    return text + harness.errors_note(record)
 
 
 # -- summary -----------------------------------------------------------------------------------------
 
 
-def median_of(records: list[dict[str, Any]], get: Any) -> float | None:
-    values = []
-    for r in records:
-        with contextlib.suppress(KeyError, TypeError, ZeroDivisionError):
-            value = get(r)
-            if value is not None:
-                values.append(value)
-    return statistics.median(values) if values else None
-
-
 def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per variant and server: medians over the repeats."""
-    summary: dict[str, dict[str, Any]] = {}
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in runs:
-        groups.setdefault((r["variant"], r["server"]), []).append(r)
-    for (variant, server), records in groups.items():
-        ok = [r for r in records if r.get("value") is not None]
-        cell: dict[str, Any] = {
-            "runs": len(records),
-            "failed_runs": len(records) - len(ok),
-            "errors": sum(r.get("errors", 0) for r in records),
-            "error_samples": [s for r in records for s in r.get("error_samples", [])][:5],
-            "server_log": sorted({line for r in records for line in r.get("server_log", [])})[:5],
-            "by_repeat": {str(r["repeat"]): r["value"] for r in ok},
+    return harness.summarize(runs, "variant", "server", fill_cell)
+
+
+def fill_cell(cell: dict[str, Any], ok: list[dict[str, Any]], records: list[dict[str, Any]]) -> None:
+    """Deliveries/s, per server CPU-second, the CPU use and what came from Redis, per process, of
+    a (variant, server) cell: medians."""
+    cell.update(
+        {
             # Deliveries per second of the two servers' CPU time together.
             "by_repeat_per_cpu": {
                 str(r["repeat"]): r["value"] / (r["cpu"]["A"] + r["cpu"]["B"])
@@ -865,27 +726,26 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "payload_bytes_per_message": {},
             "redis_subscriptions": {},
         }
-        cell["median_per_cpu"] = (
-            statistics.median(cell["by_repeat_per_cpu"].values()) if cell["by_repeat_per_cpu"] else None
+    )
+    cell["median_per_cpu"] = (
+        statistics.median(cell["by_repeat_per_cpu"].values()) if cell["by_repeat_per_cpu"] else None
+    )
+    for name in ("A", "B", "client", "publisher", "redis"):
+        cell["cpu"][name] = median_of(ok, lambda r, n=name: r["cpu"][n])
+    load = median_of(ok, lambda r: r["cpu"]["client"] + r["cpu"]["publisher"] + r["cpu"]["redis"])
+    cell["cpu"]["load_side"] = load
+    for p in PROCESSES:
+        cell["redis_bytes_per_message"][p] = median_of(
+            ok, lambda r, p=p: r["redis_bytes"][p] / r["published"]
         )
-        for name in ("A", "B", "client", "publisher", "redis"):
-            cell["cpu"][name] = median_of(ok, lambda r, n=name: r["cpu"][n])
-        load = median_of(ok, lambda r: r["cpu"]["client"] + r["cpu"]["publisher"] + r["cpu"]["redis"])
-        cell["cpu"]["load_side"] = load
-        for p in PROCESSES:
-            cell["redis_bytes_per_message"][p] = median_of(
-                ok, lambda r, p=p: r["redis_bytes"][p] / r["published"]
-            )
-            cell["messages_share"][p] = median_of(
-                ok, lambda r, p=p: r["server_stats"][p]["broker"]["received"] / r["published"]
-            )
-            cell["payload_bytes_per_message"][p] = median_of(
-                ok, lambda r, p=p: r["server_stats"][p]["broker"]["received_bytes"] / r["published"]
-            )
-            cell["redis_subscriptions"][p] = median_of(ok, lambda r, p=p: r["redis_subscriptions"][p])
-        cell["load_saturated"] = load is not None and load > SATURATED
-        summary.setdefault(variant, {})[server] = cell
-    return summary
+        cell["messages_share"][p] = median_of(
+            ok, lambda r, p=p: r["server_stats"][p]["broker"]["received"] / r["published"]
+        )
+        cell["payload_bytes_per_message"][p] = median_of(
+            ok, lambda r, p=p: r["server_stats"][p]["broker"]["received_bytes"] / r["published"]
+        )
+        cell["redis_subscriptions"][p] = median_of(ok, lambda r, p=p: r["redis_subscriptions"][p])
+    cell["load_saturated"] = load is not None and load > SATURATED
 
 
 def ratio(summary: dict[str, Any], variant: str, per_cpu: bool = False) -> float | None:
@@ -896,27 +756,18 @@ def ratio(summary: dict[str, Any], variant: str, per_cpu: bool = False) -> float
     if not a or not b:
         return None
     key = "by_repeat_per_cpu" if per_cpu else "by_repeat"
-    pairs = [v / b[key][k] for k, v in a[key].items() if b[key].get(k)]
+    pairs = harness.paired(a[key], b[key])
     return statistics.median(pairs) if pairs else None
 
 
 # -- the docs section --------------------------------------------------------------------------------
 
 SECTION = "## Cluster"
-DASH = "\u2013"
 ROUTING_JOIN = ";\n  "
 
 
 def fmt_bytes(value: float | None) -> str:
     return DASH if value is None else f"{value:,.0f} B"
-
-
-def fmt_count(value: float | None) -> str:
-    return DASH if value is None else f"{value:,.0f}"
-
-
-def fmt_pct(value: float | None) -> str:
-    return DASH if value is None else f"{value:.0%}"
 
 
 def fmt_ratio(value: float | None, bound: bool = False) -> str:
@@ -927,17 +778,6 @@ def fmt_ratio(value: float | None, bound: bool = False) -> str:
 
 def pair(cell: dict[str, Any], key: str, fmt: Any) -> str:
     return f"{fmt(cell[key]['A'])} / {fmt(cell[key]['B'])}"
-
-
-def value_text(cell: dict[str, Any], max_noise: float) -> str:
-    text = "failed" if cell["median"] is None else f"{cell['median']:,.0f}"
-    if cell["median"] is not None and cell["load_saturated"]:
-        text = "≥ " + text
-    if (cell.get("other_cpu") or 0) > max_noise:
-        text += " \u2020"
-    if cell["errors"]:
-        text += f" ⚠ {cell['errors']} err"
-    return text
 
 
 def table(data: dict[str, Any]) -> str:
@@ -954,8 +794,9 @@ def table(data: dict[str, Any]) -> str:
             if cell is None:
                 continue
             r = ratio(summary, variant) if server == "duplex" else None
+            value = harness.value_text(cell, max_noise, "load_saturated")
             lines.append(
-                f"| {variant} | {SERVERS[server]['label']} | {value_text(cell, max_noise)} | "
+                f"| {variant} | {SERVERS[server]['label']} | {value} | "
                 f"{pair(cell, 'cpu', fmt_pct)} | "
                 f"{pair(cell, 'redis_bytes_per_message', fmt_bytes)} | "
                 f"{fmt_ratio(r, cell['load_saturated'])} |"
@@ -1011,21 +852,11 @@ def markdown(data: dict[str, Any]) -> str:
                 f"{SERVERS[server]['label']}'s A received {fmt_pct(share['A'])} of the messages "
                 f"published, and B {fmt_pct(share['B'])}"
             )
-    problems = []
-    for variant, row in summary.items():
-        for server, cell in row.items():
-            label = f"{variant}, {SERVERS[server]['label']}"
-            if cell["errors"] or cell["failed_runs"]:
-                samples = "; ".join(f"`{s[:160]}`" for s in cell["error_samples"][:3])
-                problems.append(f"- {label}: {cell['errors']} errors in {cell['runs']} runs: {samples}")
-            for line in cell["server_log"][:2]:
-                problems.append(f"- {label}, a server's log: `{line[:200]}`")
-            if not cell["pinned"]:
-                problems.append(f"- {label}: some server threads were not pinned")
-    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
-    quick = " (a `--quick` smoke run, not a measurement)" if meta.get("quick") else ""
+    problems = harness.problems(
+        summary, lambda variant, server: f"{variant}, {SERVERS[server]['label']}", "a server's log"
+    )
+    versions, quick, repeats = harness.run_notes(meta)
     half = meta["topics"] // 2
-    repeats = f"{meta['repeats']} repeat{'s' if meta['repeats'] != 1 else ''}"
     return f"""{SECTION}
 
 Two server processes sharing one Redis, {meta["clients"]:,} WebSocket clients spread over both and
@@ -1108,22 +939,14 @@ How it is measured:
 
 
 def write_section(data: dict[str, Any], docs: Path = DOCS) -> None:
-    """Put the section at the end of docs/benchmarks.md, replacing the one there."""
-    text = docs.read_text() if docs.exists() else ""
-    start = text.find("\n" + SECTION + "\n")
-    if start >= 0:
-        text = text[: start + 1]
-    docs.write_text(text.rstrip("\n") + "\n\n" + markdown(data))
+    """Put the section in docs/benchmarks.md, replacing the one there (or at the end); the
+    sections after it (the "Clients" of ``clients.py``) stay."""
+    harness.write_section(SECTION, markdown(data), docs)
 
 
 def section_from_results(path: Path | None = None) -> str:
     """The section from results/cluster.json, or "" before the first run (for report.py)."""
-    path = path or RESULTS / "cluster.json"
-    if not path.exists():
-        return ""
-    data = json.loads(path.read_text())
-    data["summary"] = summarize(data["runs"])
-    return markdown(data)
+    return harness.section_from_results(path or RESULTS / "cluster.json", summarize, markdown)
 
 
 # -- main --------------------------------------------------------------------------------------------
@@ -1136,151 +959,63 @@ def redis_version() -> str:
 
 
 def versions() -> dict[str, str]:
-    from importlib import metadata
-
-    names = [
-        "duplex",
-        "python-socketio",
-        "python-engineio",
-        "uvicorn",
-        "redis",
-        "hiredis",
-        "picows",
-        "uvloop",
-    ]
-    out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return report.package_versions(
+        [
+            "duplex",
+            "python-socketio",
+            "python-engineio",
+            "uvicorn",
+            "redis",
+            "hiredis",
+            "picows",
+            "uvloop",
+        ]
+    )
 
 
 def orchestrate(opts: argparse.Namespace) -> None:
-    import client
-    import report
-    import run
-
     if opts.report_only:
-        data = json.loads((RESULTS / "cluster.json").read_text())
-        data["summary"] = summarize(data["runs"])
-        write_section(data)
-        print(f"wrote the {SECTION!r} section of docs/benchmarks.md")
+        write_section(harness.load_results(RESULTS / "cluster.json", summarize))
         return
-    opts.repeats = opts.repeats or (1 if opts.quick else 3)
-    opts.retries = opts.retries if opts.retries is not None else (0 if opts.quick else 1)
-    opts.warmup = opts.warmup if opts.warmup is not None else (0.5 if opts.quick else 1.0)
-    opts.duration = opts.duration if opts.duration is not None else (1.5 if opts.quick else 5.0)
-    servers = [s for s in opts.servers.split(",") if s]
-    variants = [v for v in opts.variants.split(",") if v]
-    for s in servers:
-        if s not in SERVERS:
-            raise SystemExit(f"unknown server {s!r}; known: {', '.join(SERVERS)}")
-    for v in variants:
-        if v not in VARIANTS:
-            raise SystemExit(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
-    cpus = sorted(os.sched_getaffinity(0))
-    pins: tuple[int | None, int | None]
-    if SERVER_CPU in cpus and LOAD_CPU in cpus:
-        pins = (SERVER_CPU, LOAD_CPU)
-        os.sched_setaffinity(0, {LOAD_CPU})
-    else:
-        pins = (None, None)
-        print(f"warning: CPUs {cpus}: cannot pin the servers to {SERVER_CPU} and the load to {LOAD_CPU}")
-    run.raise_nofile()
-    LOGS.mkdir(parents=True, exist_ok=True)
-    for old in LOGS.glob("cluster-*.log"):
-        old.unlink()
-    client.build_fast_client()
+    harness.quick_defaults(opts)
+    servers = harness.chosen(opts.servers, SERVERS, "server")
+    variants = harness.chosen(opts.variants, VARIANTS, "variant")
+    pins = harness.prepare("cluster-*.log", server="the servers", load="the load")
 
-    plan = []
-    for repeat in range(opts.repeats):
-        order = servers[repeat % len(servers) :] + servers[: repeat % len(servers)]
-        plan += [(repeat, variant, s) for variant in variants for s in order]
-    started = time.time()
-    initial_budget = opts.retry_budget
-    runs: list[dict[str, Any]] = []
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        for i, (repeat, variant, server) in enumerate(plan, 1):
-            record = measure_quietly(server, variant, repeat, opts, pins)
-            runs.append(record)
-            print(
-                f"[{i}/{len(plan)} {time.time() - started:4.0f}s] repeat {repeat + 1} {variant:5} {server:8} "
-                f"{describe(record)}",
-                flush=True,
-            )
-    finally:
-        run.kill_all()
-    elapsed = time.time() - started
-    machine = report.machine()
-    data = {
-        "meta": {
-            **machine,
-            "versions": versions(),
-            "redis_version": redis_version(),
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "elapsed_s": round(elapsed),
-            "quick": opts.quick,
-            "repeats": opts.repeats,
-            "warmup_s": opts.warmup,
-            "duration_s": opts.duration,
-            "clients": opts.clients,
-            "topics": opts.topics,
-            "window": opts.window,
-            "pinned": pins != (None, None),
-            "server_cpu": pins[0],
-            "load_cpu": pins[1],
-            "servers": servers,
-            "variants": variants,
-            "command": "python benchmarks/cluster.py " + " ".join(sys.argv[1:]),
-            "max_noise": opts.max_noise,
-            "retries_used": initial_budget - opts.retry_budget,
-        },
-        "summary": summarize(runs),
-        "runs": runs,
-    }
+    measured = harness.run_plan(
+        harness.interleaved(opts.repeats, variants, servers),
+        lambda repeat, variant, server: measure(server, variant, repeat, opts, pins),
+        lambda variant, server, record: f"{variant:5} {server:8} {describe(record)}",
+        opts,
+    )
+    data = harness.results(
+        measured,
+        summarize,
+        opts,
+        pins,
+        "cluster.py",
+        load_key="load_cpu",
+        first={"versions": versions(), "redis_version": redis_version()},
+        setup={"clients": opts.clients, "topics": opts.topics, "window": opts.window},
+        chosen={"servers": servers, "variants": variants},
+    )
     # A smoke run's results go with the logs (not kept in git), a real run's beside latest.json.
     out = LOGS / "cluster-quick.json" if opts.quick else RESULTS / "cluster.json"
-    out.write_text(json.dumps(data, indent=1) + "\n")
-    print()
-    print(table(data))
-    print(f"\n{len(runs)} runs in {elapsed / 60:.1f} min; results in {out.relative_to(ROOT)}")
+    harness.save(data, out, measured.elapsed, [table(data)])
     if not opts.quick and not opts.no_docs:
         write_section(data)
-        print(f"wrote the {SECTION!r} section of docs/benchmarks.md")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="one short repeat, a smoke check (docs untouched)"
-    )
-    parser.add_argument(
-        "--servers", default=",".join(SERVERS), help="comma-separated, from: " + ", ".join(SERVERS)
-    )
-    parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help="comma-separated, from: " + ", ".join(VARIANTS)
-    )
-    parser.add_argument("--repeats", type=int, default=None, help="runs per cell (default 3; 1 with --quick)")
-    parser.add_argument("--warmup", type=float, default=None, help="seconds (default 1; 0.5 with --quick)")
-    parser.add_argument("--duration", type=float, default=None, help="seconds measured (5; 1.5 with --quick)")
+    parser = harness.new_parser(__doc__)
+    harness.add_names(parser, "--servers", SERVERS)
+    harness.add_names(parser, "--variants", VARIANTS)
+    harness.add_timing(parser)
     parser.add_argument("--clients", type=int, default=1000, help="WebSocket clients (1000)")
     parser.add_argument("--topics", type=int, default=10, help="topics (10)")
     parser.add_argument("--window", type=int, default=1000, help="messages in flight at most (1000)")
-    parser.add_argument("--max-noise", type=float, default=0.15, help="other processes' CPU (cores) (0.15)")
-    parser.add_argument("--quiet-wait", type=float, default=10, help="seconds to wait for a quiet machine")
-    parser.add_argument(
-        "--retries", type=int, default=None, help="re-measurements of a noisy cell (1; 0 with --quick)"
-    )
-    parser.add_argument("--retry-budget", type=int, default=6, help="re-measurements in the whole run (6)")
-    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
-    parser.add_argument(
-        "--report-only", action="store_true", help="rewrite the docs from results/cluster.json"
-    )
+    harness.add_noise(parser, 10, "seconds to wait for a quiet machine")
+    harness.add_docs(parser, "cluster.json")
     # The roles this script plays in its own child processes.
     parser.add_argument("--role", choices=("orchestrator", "client", "publisher"), default="orchestrator")
     parser.add_argument("--kind", choices=tuple(SERVERS), help=argparse.SUPPRESS)
@@ -1302,13 +1037,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        if "run" in sys.modules:
-            sys.modules["run"].kill_all()
-        print("interrupted: every process stopped", file=sys.stderr)
-        sys.exit(130)
-    finally:
-        if "run" in sys.modules:
-            sys.modules["run"].kill_all()
+    harness.guarded(main)

@@ -6,6 +6,7 @@ import os
 import platform
 import statistics
 import subprocess
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,17 @@ GOALS: list[tuple[str, str, str, str, float]] = [
 # -- the machine ---------------------------------------------------------------------------------------
 
 
+def package_versions(names: Iterable[str]) -> dict[str, str]:
+    """Each package's installed version, or "not installed"."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -62,12 +74,6 @@ def machine() -> dict[str, Any]:
         for line in f:
             if line.startswith("MemTotal:"):
                 mem = int(line.split()[1]) * 1024
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
     try:
         root = Path(__file__).resolve().parent.parent
         commit = subprocess.run(
@@ -86,7 +92,7 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "python_impl": platform.python_implementation(),
-        "versions": versions,
+        "versions": package_versions(PACKAGES),
         "duplex_commit": commit,
     }
 
@@ -757,18 +763,32 @@ Within a repeat, scenarios run in order and servers in a rotated order. The tabl
   / time from each request to its last delivery. Before measuring, one-message rounds make sure
   the server has registered every client.
 """
-    (docs / "benchmarks.md").write_text(page + cluster_section())
+    (docs / "benchmarks.md").write_text(page + script_sections("cluster", "clients"))
 
 
-def cluster_section() -> str:
-    """The "Cluster" section that ``benchmarks/cluster.py`` appends to the page, rebuilt from
-    ``results/cluster.json`` so that rewriting the page keeps it ("" before its first run)."""
+def script_sections(*names: str) -> str:
+    """The sections that the scripts ``names`` (``cluster``: ``benchmarks/cluster.py``) write at the
+    end of the page, each rebuilt from its results file so that rewriting the page keeps it (none
+    before the script's first run)."""
+    import importlib
     import sys
 
     here = str(Path(__file__).resolve().parent)
     if here not in sys.path:
         sys.path.insert(0, here)
-    import cluster
+    texts = [importlib.import_module(name).section_from_results() for name in names]
+    return "".join("\n" + text for text in texts if text)
 
-    text = cluster.section_from_results()
-    return "\n" + text if text else ""
+
+def replace_section(page: str, heading: str, section: str) -> str:
+    """``page`` with its section ``heading`` ("## Cluster": from that line to the next "## "
+    heading or the end) replaced by ``section``, or with ``section`` added at the end. The
+    sections that scenario scripts append (Cluster, Clients) each keep the others."""
+    lines = page.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip("\n") == heading), None)
+    if start is None:
+        return page.rstrip("\n") + "\n\n" + section
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    before = "".join(lines[:start]).rstrip("\n") + "\n\n"
+    after = "".join(lines[end:])
+    return before + section.rstrip("\n") + "\n" + ("\n" + after if after else "")

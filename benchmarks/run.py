@@ -18,31 +18,20 @@ logs in ``benchmarks/results/logs/``, and (not for ``--quick``) ``docs/benchmark
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
-import json
-import os
-import re
-import resource
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
-LOGS = RESULTS / "logs"
-SERVER_CPU = 0
-CLIENT_CPU = 1
 
 sys.path.insert(0, str(HERE))
-import client  # noqa: E402  (for build_fast_client and the saturation threshold)
+import harness  # noqa: E402
 import report  # noqa: E402
+from harness import LOGS, RESULTS, ROOT  # noqa: E402
+
+import client  # noqa: E402  (for the saturation threshold)
 
 #: name -> script in benchmarks/servers/, what it is, the packages whose versions matter, modes.
 SERVERS: dict[str, dict[str, Any]] = {
@@ -150,129 +139,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
 }
 
-LIVE: list[subprocess.Popen[bytes]] = []  # every child still running, killed on the way out
-
-
 # -- processes ---------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def raise_nofile() -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def pin_to(cpu: int | None) -> Any:
-    def preexec() -> None:
-        raise_nofile()
-        if cpu is not None:
-            os.sched_setaffinity(0, {cpu})
-
-    return preexec
-
-
-def kill(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, a short wait, SIGKILL: this process and nothing else."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(3)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(5)
-    if proc in LIVE:
-        LIVE.remove(proc)
-
-
-def kill_all() -> None:
-    for proc in list(LIVE):
-        kill(proc)
-
-
-def threads_pinned(pid: int, cpu: int) -> bool:
-    """Whether every thread of ``pid`` may run on ``cpu`` only (threads inherit the mask)."""
-    try:
-        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-        return all(os.sched_getaffinity(tid) == {cpu} for tid in tids)
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
 def start_server(name: str, mode: str, log: Path, pin: int | None) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    script = HERE / "servers" / SERVERS[name]["script"]
-    out = log.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "--port", str(port), "--mode", mode],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=pin_to(pin),
-        cwd=ROOT,
-    )
-    out.close()
-    LIVE.append(proc)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode} before it was ready; see {log}")
-        if b"ready" in log.read_bytes():
-            with socket.create_connection(("127.0.0.1", port), timeout=5):
-                pass
-            return proc, port
-        time.sleep(0.05)
-    kill(proc)
-    raise RuntimeError(f"{name} did not print 'ready' within 30 s; see {log}")
-
-
-LOG_PROBLEM = re.compile(r"Traceback|Error|Exception|CRITICAL|FATAL", re.IGNORECASE)
-
-
-def log_problems(log: Path) -> list[str]:
-    """Lines of a server's log that look like errors (each kept once, at most 5)."""
-    seen: list[str] = []
-    for line in log.read_text(errors="replace").splitlines():
-        line = line.strip()
-        if LOG_PROBLEM.search(line) and line not in seen:
-            seen.append(line[:300])
-            if len(seen) >= 5:
-                break
-    return seen
-
-
-def run_client(args: list[str], log: Path, timeout: float, pin: int | None) -> dict[str, Any]:
-    cmd = [sys.executable, str(HERE / "client.py"), *args]
-    if pin is not None:
-        cmd += ["--cpu", str(pin)]
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=pin_to(None),
-            cwd=ROOT,
-        )
-        LIVE.append(proc)
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"value": None, "errors": 1, "error_samples": [f"client timed out after {timeout} s"]}
-        finally:
-            kill(proc)  # a no-op once it has exited
-    lines = out.decode(errors="replace").strip().splitlines()
-    try:
-        return dict(json.loads(lines[-1]))
-    except (IndexError, ValueError):
-        tail = log.read_text(errors="replace")[-500:]
-        return {"value": None, "errors": 1, "error_samples": [f"client exit {proc.returncode}: {tail}"]}
+    return harness.start_server(name, HERE / "servers" / SERVERS[name]["script"], ["--mode", mode], log, pin)
 
 
 # -- one measurement -----------------------------------------------------------------------------------
@@ -289,7 +160,7 @@ def measure(
     proc = None
     try:
         proc, port = start_server(server, mode, server_log, pins[0])
-        record["server_pinned"] = pins[0] is None or threads_pinned(proc.pid, pins[0])
+        record["server_pinned"] = pins[0] is None or harness.threads_pinned(proc.pid, pins[0])
         cargs = [
             "--url",
             f"ws://127.0.0.1:{port}/",
@@ -314,60 +185,18 @@ def measure(
                 cargs += ["--size", str(spec["size"])]
             if "count" in spec:
                 cargs += ["--count", str(spec["count"])]
-        result = run_client(cargs, client_log, timeout=180, pin=pins[1])
+        result = harness.run_child(HERE / "client.py", cargs, client_log, 180, pins[1])
         result.pop("scenario", None)  # the client's kind ("echo"), not the row ("echo_100x64")
         if proc.poll() is not None:
-            result["errors"] = result.get("errors", 0) + 1
-            result.setdefault("error_samples", []).append(f"the server died (exit {proc.returncode})")
+            harness.add_error(result, f"the server died (exit {proc.returncode})")
         record.update(result)
     except Exception as exc:
-        record.update({"value": None, "errors": 1, "error_samples": [f"{type(exc).__name__}: {exc}"]})
+        record.update(harness.failed_with(exc))
     finally:
         if proc is not None:
-            kill(proc)
-    if server_log.exists():
-        problems = log_problems(server_log)
-        if problems:
-            record["server_log"] = problems
+            harness.kill(proc)
+    harness.note_log_problems(record, [server_log])
     return record
-
-
-def background_load(seconds: float = 0.5) -> float:
-    """Cores used by other processes over ``seconds`` (nothing of ours runs meanwhile)."""
-    exclude = {os.getpid()}
-    before = client.others_cpu(exclude)
-    time.sleep(seconds)
-    return client.others_used(before, client.others_cpu(exclude)) / seconds
-
-
-def wait_for_quiet(limit: float, max_wait: float) -> float:
-    """Wait (at most ``max_wait`` s) until other processes use less than ``limit`` cores."""
-    deadline = time.monotonic() + max_wait
-    load = background_load()
-    while load > limit and time.monotonic() < deadline:
-        load = background_load(1.0)
-    return load
-
-
-def measure_quietly(
-    server: str, scenario: str, repeat: int, opts: argparse.Namespace, pins: tuple[int | None, int | None]
-) -> dict[str, Any]:
-    """``measure``, after waiting for a quiet machine; measured again (up to ``opts.retries``
-    times, from a shared budget) when other processes used more than ``opts.max_noise`` cores
-    during the window. The quietest attempt is kept."""
-    attempts = []
-    while True:
-        before = wait_for_quiet(opts.max_noise, opts.quiet_wait)
-        record = measure(server, scenario, repeat, opts, pins)
-        record["load_before"] = round(before, 3)
-        attempts.append(record)
-        noisy = record.get("other_cpu", 0.0) > opts.max_noise
-        if not noisy or len(attempts) > opts.retries or opts.retry_budget <= 0:
-            break
-        opts.retry_budget -= 1
-    best = min(attempts, key=lambda r: r.get("other_cpu", 0.0))
-    best["attempts"] = len(attempts)
-    return best
 
 
 def describe(record: dict[str, Any]) -> str:
@@ -395,20 +224,13 @@ def describe(record: dict[str, Any]) -> str:
 def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per scenario and server: the median value, whether it is a lower bound, errors, CPU."""
     summary: dict[str, dict[str, Any]] = {}
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for record in runs:
-        groups.setdefault((record["scenario"], record["server"]), []).append(record)
-    for (scenario, server), records in groups.items():
+    for (scenario, server), records in harness.grouped(runs, "scenario", "server").items():
         values = [r["value"] for r in records if r.get("value") is not None]
         cell: dict[str, Any] = {
             "values": values,
             "by_repeat": {str(r["repeat"]): r["value"] for r in records if r.get("value") is not None},
             "median": statistics.median(values) if values else None,
-            "runs": len(records),
-            "failed_runs": len(records) - len(values),
-            "errors": sum(r.get("errors", 0) for r in records),
-            "error_samples": [s for r in records for s in r.get("error_samples", [])][:5],
-            "server_log": sorted({line for r in records for line in r.get("server_log", [])})[:5],
+            **harness.failures(records, len(values)),
         }
         if scenario == "check":
             cell["of"] = max((r.get("of", 0) for r in records), default=0)
@@ -437,145 +259,79 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = harness.new_parser(__doc__)
+    harness.add_names(parser, "--servers", SERVERS)
+    harness.add_names(parser, "--scenarios", SCENARIOS)
+    harness.add_timing(
+        parser,
+        warmup_help="seconds (default 1; 0.3 with --quick)",
+        duration_help="seconds measured (default 3; 1 with --quick)",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="one short repeat, a smoke check (docs untouched)"
+    harness.add_noise(
+        parser,
+        quiet_wait=10,
+        quiet_wait_help="seconds to wait for a quiet machine (10)",
+        retries=1,
+        retries_help="re-measurements of a noisy cell (1)",
+        retry_budget=30,
+        max_noise_help="other processes' CPU (cores) above which a measurement is noisy (default 0.15)",
     )
-    parser.add_argument(
-        "--servers", default=",".join(SERVERS), help="comma-separated, from: " + ", ".join(SERVERS)
-    )
-    parser.add_argument(
-        "--scenarios", default=",".join(SCENARIOS), help="comma-separated, from: " + ", ".join(SCENARIOS)
-    )
-    parser.add_argument("--repeats", type=int, default=None, help="runs per cell (default 3; 1 with --quick)")
-    parser.add_argument("--warmup", type=float, default=None, help="seconds (default 1; 0.3 with --quick)")
-    parser.add_argument(
-        "--duration", type=float, default=None, help="seconds measured (default 3; 1 with --quick)"
-    )
-    parser.add_argument(
-        "--max-noise",
-        type=float,
-        default=0.15,
-        help="other processes' CPU (cores) above which a measurement is noisy (default 0.15)",
-    )
-    parser.add_argument(
-        "--quiet-wait", type=float, default=10, help="seconds to wait for a quiet machine (10)"
-    )
-    parser.add_argument("--retries", type=int, default=1, help="re-measurements of a noisy cell (1)")
-    parser.add_argument("--retry-budget", type=int, default=30, help="re-measurements in the whole run (30)")
     parser.add_argument(
         "--no-check", action="store_true", help="skip the correctness check (0 B .. 32 MiB echo)"
     )
-    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
-    parser.add_argument(
-        "--report-only", action="store_true", help="rewrite the docs from results/latest.json"
-    )
+    harness.add_docs(parser, "latest.json")
     opts = parser.parse_args()
 
     if opts.report_only:
-        data = json.loads((RESULTS / "latest.json").read_text())
-        data["summary"] = summarize(data["runs"])
+        data = harness.load_results(RESULTS / "latest.json", summarize)
         report.write_docs(data, SERVERS, SCENARIOS, ROOT / "docs")
         print("wrote docs/benchmarks.md and docs/benchmarks.png")
         return
 
-    opts.repeats = opts.repeats or (1 if opts.quick else 3)
-    opts.warmup = opts.warmup if opts.warmup is not None else (0.3 if opts.quick else 1.0)
-    opts.duration = opts.duration if opts.duration is not None else (1.0 if opts.quick else 3.0)
-    servers = [s for s in opts.servers.split(",") if s]
-    scenarios = [s for s in opts.scenarios.split(",") if s]
-    for name in servers:
-        if name not in SERVERS:
-            parser.error(f"unknown server {name!r}; known: {', '.join(SERVERS)}")
-    for name in scenarios:
-        if name not in SCENARIOS:
-            parser.error(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
-
-    cpus = sorted(os.sched_getaffinity(0))
-    pins: tuple[int | None, int | None]
-    if SERVER_CPU in cpus and CLIENT_CPU in cpus:
-        pins = (SERVER_CPU, CLIENT_CPU)
-        os.sched_setaffinity(0, {CLIENT_CPU})  # this script only waits; keep it off the server's CPU
-    else:
-        pins = (None, None)
-        print(f"warning: CPUs {cpus}: cannot pin the server to {SERVER_CPU} and the client to {CLIENT_CPU}")
-    raise_nofile()
-    LOGS.mkdir(parents=True, exist_ok=True)
-    for old in LOGS.glob("*.log"):
-        old.unlink()
-    client.build_fast_client()
+    harness.quick_defaults(opts, quick_warmup=0.3, duration=3.0, quick_duration=1.0)
+    servers = harness.chosen(opts.servers, SERVERS, "server", parser.error)
+    scenarios = harness.chosen(opts.scenarios, SCENARIOS, "scenario", parser.error)
+    pins = harness.prepare("*.log")
 
     plan: list[tuple[int, str, str]] = []
     if not opts.no_check:
         plan += [(0, "check", s) for s in servers]
-    for repeat in range(opts.repeats):
-        order = servers[repeat % len(servers) :] + servers[: repeat % len(servers)]
-        for scenario in scenarios:
-            mode = SCENARIOS[scenario].get("mode", "echo")
-            plan += [
-                (repeat, scenario, s) for s in order if mode in SERVERS[s].get("modes", ["echo", "broadcast"])
-            ]
+    plan += harness.interleaved(
+        opts.repeats,
+        scenarios,
+        servers,
+        lambda scenario, s: (
+            SCENARIOS[scenario].get("mode", "echo") in SERVERS[s].get("modes", ["echo", "broadcast"])
+        ),
+    )
 
-    started = time.time()
-    initial_budget = opts.retry_budget
-    runs: list[dict[str, Any]] = []
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        for i, (repeat, scenario, server) in enumerate(plan, 1):
-            record = measure_quietly(server, scenario, repeat, opts, pins)
-            runs.append(record)
-            print(
-                f"[{i}/{len(plan)} {time.time() - started:5.0f}s] repeat {repeat + 1} {scenario:13} {server:14} "
-                f"{describe(record)}",
-                flush=True,
-            )
-    finally:
-        kill_all()
-
-    elapsed = time.time() - started
-    data = {
-        "meta": {
-            **report.machine(),
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "elapsed_s": round(elapsed),
-            "quick": opts.quick,
-            "repeats": opts.repeats,
-            "warmup_s": opts.warmup,
-            "duration_s": opts.duration,
-            "pinned": pins != (None, None),
-            "server_cpu": pins[0],
-            "client_cpu": pins[1],
-            "servers": servers,
-            "scenarios": scenarios,
-            "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
-            "max_noise": opts.max_noise,
-            "quiet_wait_s": opts.quiet_wait,
-            "retries": opts.retries,
-            "retries_used": initial_budget - opts.retry_budget,
-        },
-        "summary": summarize(runs),
-        "runs": runs,
-    }
+    measured = harness.run_plan(
+        plan,
+        lambda repeat, scenario, server: measure(server, scenario, repeat, opts, pins),
+        lambda scenario, server, record: f"{scenario:13} {server:14} {describe(record)}",
+        opts,
+        width=5,
+    )
+    data = harness.results(
+        measured,
+        summarize,
+        opts,
+        pins,
+        "run.py",
+        chosen={"servers": servers, "scenarios": scenarios},
+        last={"quiet_wait_s": opts.quiet_wait, "retries": opts.retries},
+    )
     out = RESULTS / ("quick.json" if opts.quick else "latest.json")
-    out.write_text(json.dumps(data, indent=1) + "\n")
-    print()
-    print(report.results_table(data, SERVERS, SCENARIOS))
-    print()
-    print(report.goals_table(data, SERVERS, SCENARIOS))
-    print(f"\n{len(runs)} runs in {elapsed / 60:.1f} min; results in {out.relative_to(ROOT)}")
+    harness.save(
+        data,
+        out,
+        measured.elapsed,
+        [report.results_table(data, SERVERS, SCENARIOS), report.goals_table(data, SERVERS, SCENARIOS)],
+    )
     if not opts.quick and not opts.no_docs:
         report.write_docs(data, SERVERS, SCENARIOS, ROOT / "docs")
         print("wrote docs/benchmarks.md and docs/benchmarks.png")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        kill_all()
-        print("interrupted: every server and client process stopped", file=sys.stderr)
-        sys.exit(130)
-    finally:
-        kill_all()
+    harness.guarded(main, "interrupted: every server and client process stopped")

@@ -8,7 +8,7 @@ bytes. The client's frames are read back with :func:`read_client_frame`, written
 5.2 diagram and deliberately not the code under test. Server frames the server code cannot produce
 (fragments, errors) are built unmasked with :func:`build_frame`.
 
-Then the pieces the client side added: :class:`MaskSource` and :func:`build_masked_frame`; the
+Then the pieces the client side added: fresh masking keys and :func:`build_masked_frame`; the
 permessage-deflate offer and the check of the server's answer (``client_offer``/``client_accept``),
 negotiated against the server's own ``negotiate`` and exercised by compressed messages both ways;
 and :class:`ClientHandshake`: the request it writes (accepted by the server's ``validate_upgrade``)
@@ -47,7 +47,7 @@ from duplex.protocol.deflate import (
     PerMessageDeflate,
 )
 from duplex.protocol.exceptions import InvalidHandshakeResponse
-from duplex.protocol.frames import MaskSource, build_frame, build_masked_frame
+from duplex.protocol.frames import build_frame, build_masked_frame
 from duplex.protocol.handshake import accept_key, build_accept_response, validate_upgrade
 
 OP_CONTINUATION = 0x0
@@ -188,23 +188,25 @@ def assert_client_fails(
     return connection
 
 
-# --- MaskSource and build_masked_frame ---------------------------------------------------------------
+# --- masking keys and build_masked_frame ---------------------------------------------------------------
 
 
-def test_mask_source_keys_are_four_fresh_bytes() -> None:
-    """Every key is 4 bytes, across the refill of the pool (1,024 keys a draw), and they vary."""
-    source = MaskSource()
-    keys = [source.next_key() for _ in range(3000)]
-    assert all(type(key) is bytes and len(key) == 4 for key in keys)
+def client_keys(connection: Connection, count: int) -> list[bytes]:
+    """The masking keys of ``count`` empty binary frames the client sends."""
+    return [connection.send_binary(b"")[0][2:6] for _ in range(count)]
+
+
+def test_client_keys_are_four_fresh_bytes() -> None:
+    """Every frame gets its own 4-byte key, across the refill of the pool (1,024 keys a draw)."""
+    keys = client_keys(Connection(client=True), 3000)
     # 3,000 random 4-byte keys collide a handful of times at most; a stuck or reused pool would not.
     assert len(set(keys)) > 2900
     assert len(set(keys[:1024]) & set(keys[1024:2048])) < 5
 
 
-def test_two_mask_sources_do_not_repeat_each_other() -> None:
-    """Each connection draws its own keys: two sources do not hand out the same sequence."""
-    first, second = MaskSource(), MaskSource()
-    assert [first.next_key() for _ in range(8)] != [second.next_key() for _ in range(8)]
+def test_two_clients_do_not_repeat_each_other() -> None:
+    """Each connection draws its own keys: two clients do not send the same sequence."""
+    assert client_keys(Connection(client=True), 8) != client_keys(Connection(client=True), 8)
 
 
 def test_build_masked_frame_matches_the_masked_hello_of_section_5_7() -> None:

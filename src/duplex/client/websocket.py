@@ -122,6 +122,7 @@ class WebSocket:
         self._worker: Worker | None = acquire_worker(self._options.worker) if self._options.worker else None
         self.runner = CallbackRunner(self._loop, self._worker, self._follow_up_for, self._backlog, 64, self)
         self._errored = False  # this connection had its onError: nothing more is delivered
+        self._data_type = self._options.data_type
         self._link = Link(target, self._options, self._loop, self)
         if _get_running_loop() is self._loop:
             self._link.begin()
@@ -209,8 +210,11 @@ class WebSocket:
         if self._errored:
             return
         value: Any = data
-        data_type = self._options.data_type
-        if data_type != "auto" and (data_type != "text" or type(data) is not str):
+        data_type = self._data_type
+        # The message as it came, when dataType asks for nothing else: no call for the common cases.
+        if data_type != "auto" and (
+            type(data) is not (str if data_type == "text" else bytes) or data_type == "object"
+        ):
             try:
                 value = convert_message(data, data_type)
             except InvalidMessageData as exc:

@@ -4,7 +4,8 @@
 
 cdef class Connection:
     cdef public bint client
-    cdef public object _masks
+    cdef public bytes _mask_pool
+    cdef public Py_ssize_t _mask_at
     cdef public object max_message_size
     cdef public object max_fragments
     cdef public object deflate
@@ -42,3 +43,4 @@ cdef class Connection:
     cpdef _receive_control_frame(self, opcode, payload, list events)
     cpdef _queue_close(self, code, reason)
     cpdef bytes _control_frame(self, opcode, payload)
+    cpdef bytes _masked_frame(self, int first, payload)

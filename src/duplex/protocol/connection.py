@@ -40,6 +40,7 @@ refused before one byte of its payload is buffered.
 from __future__ import annotations
 
 import enum
+import os
 import struct
 import threading
 
@@ -53,12 +54,11 @@ from .frames import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
-    MaskSource,
     build_close_payload,
     build_frame,
-    build_masked_frame,
     frame_header,
     is_valid_close_code,
+    mask_frame,
     parse_close_payload,
     unmask,
     unmask_frame,
@@ -78,6 +78,9 @@ _unpack_long = struct.Struct("!Q").unpack_from
 # in fragments of 64 bytes on average (Autobahn's 9.x cases use 64-byte fragments), and any message
 # of up to 1,024 bytes arrive one byte per fragment.
 _MIN_FRAGMENT_LIMIT = 1024
+# A client's masking keys (RFC 6455 section 5.3: from a strong source of entropy, which ``random``
+# is not): os.urandom costs a system call, so keys are drawn 1,024 at a time and each used once.
+_MASK_POOL_SIZE = 4096
 _FRAGMENT_SIZE_FOR_LIMIT = 64
 
 
@@ -125,7 +128,8 @@ class Connection:
             raise ValueError("max_message_size must be a positive number of bytes")
         #: the client side (masks what it sends); False for a server
         self.client = client
-        self._masks: MaskSource | None = MaskSource() if client else None
+        self._mask_pool = b""
+        self._mask_at = _MASK_POOL_SIZE
         self.max_message_size = max_message_size
         #: the most frames one message may be split into; more fails the connection with 1009
         self.max_fragments = max(_MIN_FRAGMENT_LIMIT, max_message_size // _FRAGMENT_SIZE_FOR_LIMIT)
@@ -181,11 +185,22 @@ class Connection:
             or len(data) < 2
         ):
             return None
-        if self.client:
-            return self._receive_whole_unmasked(data)
+        first = data[0]
+        if self.client:  # the server's frames carry no mask
+            length = data[1]  # a set mask bit makes it 128 or more: not taken here, failed later
+            if (first == 0x82 or first == 0x81) and length < 126 and len(data) == 2 + length:
+                if length > self.max_message_size:
+                    return None
+                payload = data[2:]
+                if first == 0x82:
+                    return payload
+                try:
+                    return payload.decode()
+                except UnicodeDecodeError:
+                    return None
+            return None
         if len(data) < 6:
             return None
-        first = data[0]
         length = data[1] ^ 0x80  # the mask bit must be set: flipping it leaves the length
         if (first == 0x82 or first == 0x81) and length < 126 and len(data) == 6 + length:
             if length > self.max_message_size:
@@ -197,22 +212,6 @@ class Connection:
                 return payload.decode()
             except UnicodeDecodeError:
                 return None  # receive_data fails the connection with 1007
-        return None
-
-    def _receive_whole_unmasked(self, data: bytes) -> str | bytes | None:
-        """:meth:`receive_whole_message` for a client: the server's frames carry no mask."""
-        first = data[0]
-        length = data[1]  # a set mask bit makes it 128 or more: not taken here, failed by receive_data
-        if (first == 0x82 or first == 0x81) and length < 126 and len(data) == 2 + length:
-            if length > self.max_message_size:
-                return None
-            payload = data[2:]
-            if first == 0x82:
-                return payload
-            try:
-                return payload.decode()
-            except UnicodeDecodeError:
-                return None
         return None
 
     def receive_data(self, data: bytes) -> list[Event]:
@@ -504,10 +503,18 @@ class Connection:
 
     def _control_frame(self, opcode: int, payload: bytes) -> bytes:
         """A whole control frame as this side writes it: masked by a client."""
-        if self._masks is None:
+        if not self.client:
             return build_frame(opcode, payload)
-        header, masked = build_masked_frame(opcode, payload, self._masks.next_key())
-        return header + masked
+        return self._masked_frame(0x80 | opcode, payload)
+
+    def _masked_frame(self, first: int, payload: bytes) -> bytes:
+        """A client's whole frame, masked with the next key of the pool."""
+        at = self._mask_at
+        if at >= _MASK_POOL_SIZE:
+            self._mask_pool = os.urandom(_MASK_POOL_SIZE)
+            at = 0
+        self._mask_at = at + 4
+        return mask_frame(first, payload, self._mask_pool, at)
 
     @property
     def _closing_started(self) -> bool:
@@ -550,12 +557,12 @@ class Connection:
         """
         if self._close_sent:
             raise RuntimeError("cannot send a message after the close frame")
-        if self._masks is not None:
-            rsv1 = False
+        if self.client:
+            # One bytes object for the whole frame, returned as the header (the payload part is
+            # empty): the transport's header + payload then costs nothing.
             if self.deflate is not None:
-                payload = self.deflate.compress(payload)
-                rsv1 = True
-            return build_masked_frame(opcode, payload, self._masks.next_key(), rsv1=rsv1)
+                return self._masked_frame(0xC0 | opcode, self.deflate.compress(payload)), b""
+            return self._masked_frame(0x80 | opcode, payload), b""
         if self.deflate is not None:
             payload = self.deflate.compress(payload)
             return frame_header(opcode, len(payload), rsv1=True), payload

@@ -23,7 +23,6 @@ the state it feeds; this module holds the pieces both directions share.
 
 from __future__ import annotations
 
-import os
 import struct
 
 from .exceptions import InvalidPayload, WebSocketError
@@ -36,12 +35,12 @@ __all__ = [
     "OP_PING",
     "OP_PONG",
     "OP_TEXT",
-    "MaskSource",
     "build_close_payload",
     "build_frame",
     "build_masked_frame",
     "frame_header",
     "is_valid_close_code",
+    "mask_frame",
     "parse_close_payload",
     "unmask",
     "unmask_frame",
@@ -82,46 +81,14 @@ def build_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = F
     return frame_header(opcode, len(payload), fin=fin, rsv1=rsv1) + payload
 
 
-class MaskSource:
-    """Masking keys for a client's frames: 4 bytes each from the operating system's CSPRNG.
-
-    RFC 6455 section 5.3 asks for keys "derived from a strong source of entropy" that the server
-    (or a proxy the page talks through) cannot predict, so no ``random`` module here. One
-    ``os.urandom`` call per frame is a system call each (~0.4 µs measured); the keys are drawn
-    1,024 at a time instead and handed out in order, each once.
-    """
-
-    __slots__ = ("_pool", "_position")
-
-    _POOL_SIZE = 4096
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._position = self._POOL_SIZE
-
-    def next_key(self) -> bytes:
-        """A fresh 4-byte masking key."""
-        position = self._position
-        if position >= len(self._pool):
-            self._pool = os.urandom(self._POOL_SIZE)
-            position = 0
-        self._position = position + 4
-        return self._pool[position : position + 4]
-
-
 def build_masked_frame(
     opcode: int, payload: bytes, mask: bytes, *, fin: bool = True, rsv1: bool = False
 ) -> tuple[bytes, bytes]:
-    """A client's frame: ``(header with the mask bit and key, payload masked with the key)``."""
+    """A client's frame masked with ``mask``: ``(header with the mask bit and the key, masked payload)``."""
     first = opcode | (FIN if fin else 0) | (RSV1 if rsv1 else 0)
-    length = len(payload)
-    if length < 126:
-        header = _pack_short(first, MASK_BIT | length)
-    elif length < 0x10000:
-        header = _pack_medium(first, MASK_BIT | 126, length)
-    else:
-        header = _pack_long(first, MASK_BIT | 127, length)
-    return header + mask, unmask(payload, mask)  # XOR with the key both masks and unmasks
+    frame = mask_frame(first, payload, mask, 0)
+    split = len(frame) - len(payload)
+    return frame[:split], frame[split:]
 
 
 def _unmask_python(payload: bytes | bytearray | memoryview, mask: bytes) -> bytes:
@@ -145,13 +112,34 @@ def _unmask_frame_python(frame: bytes, offset: int) -> bytes:
     return _unmask_python(frame[offset + 4 :], frame[offset : offset + 4])
 
 
-# unmask(payload, mask) and unmask_frame(frame, offset) -> bytes: the C versions when they were
-# built, else the pure-Python ones.
+def _mask_frame_python(
+    first: int, payload: bytes | bytearray | memoryview, keys: bytes, offset: int
+) -> bytes:
+    """A client's whole frame: header with ``first`` and the mask bit, the key ``keys[offset:offset +
+    4]``, the masked payload."""
+    if not 0 <= first <= 255:
+        raise ValueError("the first byte must be 0-255")
+    if offset < 0 or offset + 4 > len(keys):
+        raise ValueError("the key must lie inside keys")
+    key = keys[offset : offset + 4]
+    length = len(payload)
+    if length < 126:
+        header = _pack_short(first, MASK_BIT | length)
+    elif length < 0x10000:
+        header = _pack_medium(first, MASK_BIT | 126, length)
+    else:
+        header = _pack_long(first, MASK_BIT | 127, length)
+    return header + key + _unmask_python(payload, key)
+
+
+# unmask(payload, mask), unmask_frame(frame, offset) and mask_frame(first, payload, keys, offset)
+# -> bytes: the C versions when they were built, else the pure-Python ones.
 try:
-    from ._mask import unmask, unmask_frame
+    from ._mask import mask_frame, unmask, unmask_frame
 except ImportError:  # installed without a C compiler
     unmask = _unmask_python
     unmask_frame = _unmask_frame_python
+    mask_frame = _mask_frame_python
 
 
 def is_valid_close_code(code: int) -> bool:

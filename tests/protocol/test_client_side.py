@@ -364,9 +364,12 @@ def test_streamed_text_is_decoded_as_it_arrives() -> None:
         (b"\x81\x05Hello", "Hello"),
         (build_frame(OP_TEXT, KOSME.encode()), KOSME),
         (build_frame(OP_BINARY, bytes(range(125))), bytes(range(125))),
+        (build_frame(OP_BINARY, bytes(126)), bytes(126)),
+        (build_frame(OP_TEXT, ("é" * 8000).encode()), "é" * 8000),
+        (build_frame(OP_BINARY, bytes(70000)), bytes(70000)),
     ],
 )
-def test_receive_whole_message_returns_one_small_unmasked_frame(frame: bytes, message: str | bytes) -> None:
+def test_receive_whole_message_returns_one_whole_unmasked_frame(frame: bytes, message: str | bytes) -> None:
     """The fast path hands back the message of one whole unmasked frame (str for text, bytes for binary),
     empty ones included."""
     client = Connection(client=True)
@@ -382,7 +385,9 @@ def test_receive_whole_message_returns_one_small_unmasked_frame(frame: bytes, me
         pytest.param(b"".join(build_masked_frame(OP_TEXT, b"Hello", b"\x01\x02\x03\x04")), id="masked"),
         pytest.param(build_frame(OP_TEXT, b"Hello", fin=False), id="fragment"),
         pytest.param(build_frame(OP_TEXT, b"Hello", rsv1=True), id="rsv1"),
-        pytest.param(build_frame(OP_BINARY, bytes(126)), id="16-bit-length"),
+        pytest.param(build_frame(OP_BINARY, bytes(126))[:-1], id="16-bit-length-incomplete"),
+        pytest.param(build_frame(OP_BINARY, bytes(70000))[:9], id="64-bit-length-header-cut"),
+        pytest.param(build_frame(OP_BINARY, bytes(2000)), id="over-max-message-size"),
         pytest.param(build_frame(OP_PING, b"p"), id="ping"),
         pytest.param(build_frame(OP_CLOSE, b"\x03\xe8"), id="close"),
         pytest.param(build_frame(OP_TEXT, b"\xff"), id="invalid-utf8"),
@@ -392,8 +397,8 @@ def test_receive_whole_message_returns_one_small_unmasked_frame(frame: bytes, me
     ],
 )
 def test_receive_whole_message_leaves_the_rest_to_receive_data(frame: bytes) -> None:
-    """Anything but one whole small data frame returns None and changes nothing."""
-    client = Connection(client=True)
+    """Anything but one whole data frame within the limit returns None and changes nothing."""
+    client = Connection(client=True, max_message_size=1000)
     assert client.receive_whole_message(frame) is None
     assert client.data_to_send() == b""
     assert client.receiving and client.state is State.OPEN

@@ -170,7 +170,7 @@ class Connection:
 
     def receive_whole_message(self, data: bytes) -> str | bytes | None:
         """The fast path for the common read: ``data`` is exactly one whole, unfragmented,
-        uncompressed text or binary frame with a 7-bit length, and nothing is pending. Returns its
+        uncompressed text or binary frame (a server's: with a 7-bit length), and nothing is pending. Returns its
         message (``str`` or ``bytes``). Otherwise returns None and changes nothing: feed the same
         bytes to :meth:`receive_data`, which does every check (anything invalid goes there too).
 
@@ -187,18 +187,34 @@ class Connection:
             return None
         first = data[0]
         if self.client:  # the server's frames carry no mask
-            length = data[1]  # a set mask bit makes it 128 or more: not taken here, failed later
-            if (first == 0x82 or first == 0x81) and length < 126 and len(data) == 2 + length:
-                if length > self.max_message_size:
+            if first != 0x82 and first != 0x81:
+                return None
+            # Any length: a server's large messages come whole in one read too, and the slice
+            # below is their one copy (receive_frames would buffer, cut and copy them). A set mask
+            # bit makes the length byte 128 or more: not taken here, failed by receive_frames.
+            length = data[1]
+            header_size = 2
+            if length == 126:
+                if len(data) < 4:
                     return None
-                payload = data[2:]
-                if first == 0x82:
-                    return payload
-                try:
-                    return payload.decode()
-                except UnicodeDecodeError:
+                (length,) = _unpack_medium(data, 2)
+                header_size = 4
+            elif length == 127:
+                if len(data) < 10:
                     return None
-            return None
+                (length,) = _unpack_long(data, 2)
+                header_size = 10
+            elif length > 127:
+                return None
+            if len(data) != header_size + length or length > self.max_message_size:
+                return None
+            payload = data[header_size:]
+            if first == 0x82:
+                return payload
+            try:
+                return payload.decode()
+            except UnicodeDecodeError:
+                return None
         if len(data) < 6:
             return None
         length = data[1] ^ 0x80  # the mask bit must be set: flipping it leaves the length
@@ -290,7 +306,7 @@ class Connection:
                         continue
                     break
                 if self.client:
-                    payload = bytes(buffer[position + header_size : end])
+                    payload = bytes(memoryview(buffer)[position + header_size : end])  # one copy
                 else:
                     mask = bytes(buffer[position + header_size - 4 : position + header_size])
                     payload = unmask(memoryview(buffer)[position + header_size : end], mask)
@@ -368,7 +384,7 @@ class Connection:
             mask = self._stream_mask[shift:] + self._stream_mask[:shift] if shift else self._stream_mask
             chunk = unmask(memoryview(buffer)[position : position + take], mask)
         else:
-            chunk = bytes(buffer[position : position + take])
+            chunk = bytes(memoryview(buffer)[position : position + take])
         self._stream_left -= take
         last = self._stream_left == 0
         # The first chunk opens the message (or continues it); later ones continue it.

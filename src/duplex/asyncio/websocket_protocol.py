@@ -444,7 +444,11 @@ class WebSocketProtocol:
                 return self._buffer_full(length, queued, limit)
         opcode = OP_TEXT if text else OP_BINARY
         if length >= _JOIN_LIMIT:
-            transport.writelines(connection.send_message(opcode, payload))
+            header, payload = connection.send_message(opcode, payload)
+            if payload:
+                transport.writelines((header, payload))
+            else:
+                transport.write(header)  # a client's frame comes whole (header holds it all)
             return True
         if connection.deflate is None and length >= 126 and not connection.client:  # a client masks each anew
             global _last_framed

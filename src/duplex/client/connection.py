@@ -46,6 +46,8 @@ MAX_QUEUE = 32
 NORMAL_CLOSE_CODES = frozenset((1000, 1001, 1005))
 
 _ids = itertools.count(1)
+# A module global: the per-message checks read it instead of looking ``State.OPEN`` up.
+_OPEN = State.OPEN
 #: The Python faces' default: messages as they came, str for text, bytes for binary.
 AUTO = {"dataType": "auto"}
 
@@ -77,6 +79,7 @@ class ClientConnection:
     def __init__(self, url: str, options: dict[str, Any]) -> None:
         target = parse_url(url)
         self._options = read_options(options, target, AUTO)
+        self._as_received = self._options.data_type == "auto"  # messages need no conversion
         self._url = url
         self._id = next(_ids)
         self._loop = asyncio.get_running_loop()
@@ -145,7 +148,7 @@ class ClientConnection:
         """
         payload, text = encode_for_send(message)
         protocol = self._link.protocol
-        if protocol is None or protocol.state is not State.OPEN:
+        if protocol is None or protocol.state is not _OPEN:
             protocol = await self._wait_open()
         if not protocol.send_message(payload, text):
             raise self._closed_error(protocol)
@@ -156,7 +159,7 @@ class ClientConnection:
         """The open connection; while reconnecting, once it is open again."""
         while True:
             protocol = self._link.protocol
-            if protocol is not None and protocol.state is State.OPEN:
+            if protocol is not None and protocol.state is _OPEN:
                 return protocol
             if self._closed is not None or self._link.phase != "connecting" or protocol is not None:
                 raise self._closed_error(protocol)
@@ -267,9 +270,9 @@ class ClientConnection:
         self._wake()
 
     def message(self, data: str | bytes) -> None:
-        data_type = self._options.data_type
         value: Any = data
-        if data_type != "auto":
+        if not self._as_received:
+            data_type = self._options.data_type
             try:
                 value = convert_message(data, data_type)
             except InvalidMessageData as exc:
@@ -285,7 +288,9 @@ class ClientConnection:
             if protocol is not None:
                 self._reading_paused = True
                 protocol.pause_reading()
-        self._wake()
+        waiter = self._waiter  # _wake(), inline: once per message
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def error(self, code: ErrorCode, exception: BaseException) -> None:
         self._failure = exception

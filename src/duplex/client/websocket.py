@@ -38,6 +38,7 @@ __all__ = ["WebSocket", "check_close", "handler_callback"]
 logger = logging.getLogger("duplex.client")
 
 _ids = itertools.count(1)
+_OPEN = State.OPEN  # read by send() per message: a global, not State's attribute
 
 _SNAKE = {
     "onOpen": "on_open",
@@ -179,7 +180,7 @@ class WebSocket:
         """
         payload, text = encode_for_send(message)
         protocol = self._link.protocol
-        if protocol is None or protocol.state is not State.OPEN:
+        if protocol is None or protocol.state is not _OPEN:
             return False
         if get_ident() == self._link.loop_thread_id:
             return protocol.send_message(payload, text)

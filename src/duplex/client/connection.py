@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import itertools
 from collections.abc import AsyncIterator, Generator
 from types import TracebackType
 from typing import Any
@@ -34,7 +33,7 @@ from typing import Any
 from ..asyncio.websocket_protocol import State, WebSocketProtocol
 from ..server.errors import ErrorCode
 from ..server.websocket_connection import InvalidMessageData, convert_message, encode_for_send
-from .link import Link
+from .link import Link, next_id
 from .options import parse_url, read_options
 from .websocket import check_close
 
@@ -45,7 +44,6 @@ MAX_QUEUE = 32
 #: Close codes of a normal end: ``async for`` stops without an exception.
 NORMAL_CLOSE_CODES = frozenset((1000, 1001, 1005))
 
-_ids = itertools.count(1)
 # A module global: the per-message checks read it instead of looking ``State.OPEN`` up.
 _OPEN = State.OPEN
 #: The Python faces' default: messages as they came, str for text, bytes for binary.
@@ -81,7 +79,7 @@ class ClientConnection:
         self._options = read_options(options, target, AUTO)
         self._as_received = self._options.data_type == "auto"  # messages need no conversion
         self._url = url
-        self._id = next(_ids)
+        self._id = next_id()
         self._loop = asyncio.get_running_loop()
         self._messages: collections.deque[Any] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -104,7 +102,7 @@ class ClientConnection:
 
     @property
     def id(self) -> int:
-        """A number unique among this process's ``connect()`` connections."""
+        """A number unique among the process's clients (``duplex.WebSocket`` ones included)."""
         return self._id
 
     @property

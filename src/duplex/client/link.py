@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import ssl
@@ -38,13 +39,16 @@ from ..asyncio.websocket_protocol import (
 from ..server.errors import ErrorCode
 from .options import ClientOptions, Target
 
-__all__ = ["MAX_BACKOFF", "Link", "Sink", "error_code_of"]
+__all__ = ["MAX_BACKOFF", "Link", "Sink", "error_code_of", "next_id"]
 
 logger = logging.getLogger("duplex.client")
 
 #: The longest wait between two reconnection attempts, in seconds.
 MAX_BACKOFF = 10.0
 _FIRST_BACKOFF = 0.1
+
+#: Every client's ``id``, whichever its face: unique among the process's clients.
+next_id = itertools.count(1).__next__
 
 
 class Sink(Protocol):

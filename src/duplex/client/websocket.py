@@ -16,7 +16,6 @@ again for each new connection, and ``onTerminate`` only once, when it is over fo
 
 from __future__ import annotations
 
-import itertools
 import logging
 from _thread import get_ident
 from asyncio import _get_running_loop
@@ -29,7 +28,7 @@ from ..asyncio.workers import Worker, acquire_worker, release_worker
 from ..server.callback_events import ErrorEvent, Event, MessageEvent, TerminateEvent
 from ..server.errors import ErrorCode, error_stack
 from ..server.websocket_connection import InvalidMessageData, convert_message, encode_for_send
-from .link import Link
+from .link import Link, next_id
 from .loop import loop_for_caller
 from .options import ClientOptions, parse_url, read_options
 
@@ -37,7 +36,6 @@ __all__ = ["WebSocket", "check_close", "handler_callback"]
 
 logger = logging.getLogger("duplex.client")
 
-_ids = itertools.count(1)
 _OPEN = State.OPEN  # read by send() per message: a global, not State's attribute
 
 _SNAKE = {
@@ -112,7 +110,7 @@ class WebSocket:
         target = parse_url(url)
         base = _handler_options(handler) if handler is not None else None
         self._options: ClientOptions = read_options(options, target, base)
-        self._id = next(_ids)
+        self._id = next_id()
         self._url = url
         self._handler = handler
         self._on_open = handler_callback(handler, "onOpen") if handler is not None else None

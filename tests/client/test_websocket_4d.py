@@ -593,9 +593,11 @@ def test_worker_option_runs_callbacks_on_a_named_thread(duplex_echo: Peer, make_
     assert wait_until(lambda: not any(t.name == f"duplex-worker-{name}" for t in threading.enumerate()))
 
 
-def test_worker_from_the_handler_and_without_worker_the_client_loop(
+def test_worker_from_the_handler_and_without_worker_the_web_servers_thread(
     duplex_echo: Peer, make_client: Any
 ) -> None:
+    """A worker named by the handler; without one, a client made while a web server runs on its
+    background thread lives on that thread (tests/client/test_loops.py has the other cases)."""
     name = unique_name("handler")
     on_worker = ClientHandler()
     on_worker.worker = name
@@ -603,7 +605,8 @@ def test_worker_from_the_handler_and_without_worker_the_client_loop(
     plain = ClientHandler()
     make_client(duplex_echo.url(), plain)
     assert on_worker.wait_for("open")[0].thread == f"duplex-worker-{name}"
-    assert plain.wait_for("open")[0].thread == "duplex-client"
+    # duplex_echo's web server has the default name, "duplex": its loop thread is "duplex-duplex".
+    assert plain.wait_for("open")[0].thread == "duplex-duplex"
 
 
 def test_a_client_made_in_a_server_callback_runs_on_the_servers_loop() -> None:
@@ -694,11 +697,15 @@ def test_reconnect_after_the_server_closes(duplex_echo: Peer, make_client: Any) 
     assert [call.event[0] for call in duplex_echo.recorder.wait_for("closed", count=2)] == [4000, 4001]
 
 
-def test_reconnect_after_the_server_restarts_on_the_same_port(make_client: Any) -> None:
+def test_reconnect_after_the_server_restarts_on_the_same_port(dead_port: int, make_client: Any) -> None:
+    """Made before any web server runs, the client lives on the client loop (one made while a web
+    server runs in this process would live on its loop, and end with it): it keeps trying until the
+    server comes, then reconnects when the server comes back after a stop."""
     handler = ClientHandler()
-    with duplex_peer() as first:
-        port = first.port
-        ws = make_client(first.url(), handler, reconnect=True)
+    port = dead_port
+    ws = make_client(f"ws://127.0.0.1:{port}/echo", handler, reconnect=True)
+    assert ws.status == "Connecting"
+    with duplex_peer(port):
         handler.wait_for("open")
         assert ws.status == "Connected"
     # The server is gone: the client keeps trying, quietly.

@@ -1,16 +1,22 @@
-"""The loop a client runs on when its creator has none: one background thread for every client.
+"""Where a 4D client lives: the loop of the caller, of a running web server, or of the client thread.
 
-A 4D ``WebSocket`` made on a thread that runs an event loop (a web server's callback, async code)
-lives on that loop. One made elsewhere (a script, a worker thread) needs a loop to live on: the
-first one starts :func:`client_loop`, a daemon thread with its own loop (uvloop where available),
-which every later one shares and which lasts as long as the process. It belongs to no web server,
-so stopping a web server never closes a client.
+A ``duplex.WebSocket`` made on a thread that runs an event loop (a web server's callback, async
+code) lives on that loop. One made elsewhere (a script, a worker thread) lives on the loop of a web
+server running on its own background thread when there is one (the default web server first): the
+program's server and client callbacks then share one thread, as in 4D, and need no locks between
+them. Otherwise the first such client starts :func:`client_loop`, a daemon thread with its own loop
+(uvloop where available), which every later one shares and which lasts as long as the process.
+
+A client on a web server's loop is closed with 1001 when that web server stops (its ``onTerminate``
+comes before ``stop()`` returns), as the server's own connections are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+
+from ..server.web_server import WebServer, running_web_server
 
 __all__ = ["client_loop", "loop_for_caller"]
 
@@ -43,9 +49,16 @@ def client_loop() -> asyncio.AbstractEventLoop:
         return loop
 
 
-def loop_for_caller() -> asyncio.AbstractEventLoop:
-    """The running loop of the calling thread, else the shared client loop."""
+def loop_for_caller() -> tuple[asyncio.AbstractEventLoop, WebServer | None]:
+    """The loop a client made here lives on, and the web server that loop belongs to (or None)."""
     try:
-        return asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
     except RuntimeError:
-        return client_loop()
+        server = running_web_server()
+        if server is not None:
+            try:
+                return server.loop, server
+            except RuntimeError:  # it stopped meanwhile
+                pass
+        return client_loop(), None
+    return loop, running_web_server(loop)

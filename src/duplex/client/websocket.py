@@ -16,6 +16,8 @@ again for each new connection, and ``onTerminate`` only once, when it is over fo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from _thread import get_ident
 from asyncio import _get_running_loop
@@ -117,12 +119,16 @@ class WebSocket:
         self._on_message = handler_callback(handler, "onMessage") if handler is not None else None
         self._on_error = handler_callback(handler, "onError") if handler is not None else None
         self._on_terminate = handler_callback(handler, "onTerminate") if handler is not None else None
-        self._loop = loop_for_caller()
+        self._loop, self._web_server = loop_for_caller()
+        # Set once the link is over, for a stopping web server to wait on.
+        self._over: asyncio.Future[None] = self._loop.create_future()
         self._worker: Worker | None = acquire_worker(self._options.worker) if self._options.worker else None
         self.runner = CallbackRunner(self._loop, self._worker, self._follow_up_for, self._backlog, 64, self)
         self._errored = False  # this connection had its onError: nothing more is delivered
         self._data_type = self._options.data_type
         self._link = Link(target, self._options, self._loop, self)
+        if self._web_server is not None:
+            self._web_server.add_stop_hook(self._web_server_stopping)
         if _get_running_loop() is self._loop:
             self._link.begin()
         else:
@@ -241,10 +247,22 @@ class WebSocket:
     def closed(self, code: int, reason: str, final: bool) -> None:
         if not final:
             return
+        if self._web_server is not None:
+            self._web_server.remove_stop_hook(self._web_server_stopping)
         event = TerminateEvent(type="terminate", code=code, reason=reason)
         self.runner.run(self._on_terminate, (self, event), self._finished)
 
+    async def _web_server_stopping(self) -> None:
+        """The web server whose loop this client lives on is stopping: close with 1001, as its
+        own connections are, and wait (at most closeTimeout) for the close to complete."""
+        self._link.close(1001, "the web server is stopping")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._over), self._options.settings.close_timeout + 1)
+
     def _finished(self, result: object, exception: BaseException | None) -> None:
+        # onTerminate has run (or there is none): the link is over for whoever waits.
+        if not self._over.done():
+            self._over.set_result(None)
         if self._worker is not None:
             worker, self._worker = self._worker, None
             release_worker(worker)

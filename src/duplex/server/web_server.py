@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -34,7 +35,7 @@ from ..http.upgrade import UpgradeEndpoint
 from .errors import COMPONENT_SIGNATURE, ErrorCode
 from .options import check_number, normalize
 
-__all__ = ["StopHook", "WebServer", "web_server"]
+__all__ = ["StopHook", "WebServer", "running_web_server", "web_server"]
 
 StopHook = Callable[[], Awaitable[None]]
 """Awaited on the loop when the web server stops, before its HTTP server closes (a WebSocket
@@ -107,6 +108,7 @@ class WebServer:
         # Why the last start() failed (None once a start succeeds), for not_running_error().
         self._start_error: str | None = None
         self._cluster: ClusterNode | None = None
+        _instances.add(self)
 
     # -- settings --------------------------------------------------------------------------------
 
@@ -821,6 +823,26 @@ def _listen_error(config: HttpConfig, exc: OSError) -> str:
 
 _default_lock = threading.Lock()
 _default: WebServer | None = None
+# Every web server made, for running_web_server(); weak, so that a dropped server goes away.
+_instances: weakref.WeakSet[WebServer] = weakref.WeakSet()
+
+
+def running_web_server(loop: asyncio.AbstractEventLoop | None = None) -> WebServer | None:
+    """The running web server whose event loop is ``loop``; with None, one running on a background
+    thread of its own (the default web server first). None when there is none.
+
+    For the client (``duplex.WebSocket``), whose callbacks run on a web server's loop when one
+    runs, so that a program's server and client callbacks share one thread.
+    """
+    candidates = sorted(list(_instances), key=lambda server: server is not _default)
+    for server in candidates:
+        if not server._running or server._loop is None:
+            continue
+        if loop is None and server._thread is not None:
+            return server
+        if loop is not None and server._loop is loop:
+            return server
+    return None
 
 
 def web_server() -> WebServer:

@@ -574,6 +574,8 @@ python benchmarks/run.py --servers duplex_api,aiohttp --scenarios echo_100x64,ha
 python benchmarks/run.py --report-only # rewrite this page from benchmarks/results/latest.json
 python benchmarks/instructions.py      # instructions per message and per handshake (callgrind)
 python benchmarks/idle_memory.py       # idle memory per connection, compression off and on (below)
+python benchmarks/cluster.py           # two processes and Redis against python-socketio ("Cluster", below)
+python benchmarks/clients.py           # the clients: duplex's against websockets, aiohttp, picows ("Clients")
 ```
 
 Linux only (CPU pinning, `/proc`); it needs two CPUs, a C compiler and Python headers (the load

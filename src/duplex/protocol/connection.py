@@ -78,10 +78,11 @@ _unpack_long = struct.Struct("!Q").unpack_from
 # in fragments of 64 bytes on average (Autobahn's 9.x cases use 64-byte fragments), and any message
 # of up to 1,024 bytes arrive one byte per fragment.
 _MIN_FRAGMENT_LIMIT = 1024
+_FRAGMENT_SIZE_FOR_LIMIT = 64
+
 # A client's masking keys (RFC 6455 section 5.3: from a strong source of entropy, which ``random``
 # is not): os.urandom costs a system call, so keys are drawn 1,024 at a time and each used once.
 _MASK_POOL_SIZE = 4096
-_FRAGMENT_SIZE_FOR_LIMIT = 64
 
 
 # The 2-byte headers of unfragmented, uncompressed text and binary frames with a 7-bit length,
@@ -170,9 +171,10 @@ class Connection:
 
     def receive_whole_message(self, data: bytes) -> str | bytes | None:
         """The fast path for the common read: ``data`` is exactly one whole, unfragmented,
-        uncompressed text or binary frame (a server's: with a 7-bit length), and nothing is pending. Returns its
-        message (``str`` or ``bytes``). Otherwise returns None and changes nothing: feed the same
-        bytes to :meth:`receive_data`, which does every check (anything invalid goes there too).
+        uncompressed text or binary frame (from a client: with a 7-bit length), and nothing is
+        pending. Returns its message (``str`` or ``bytes``). Otherwise returns None and changes
+        nothing: feed the same bytes to :meth:`receive_data`, which does every check (anything
+        invalid goes there too).
 
         Measured to halve the cost of a small message, and it spares the transport the event
         object and the list that :meth:`receive_data` returns.

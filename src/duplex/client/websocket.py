@@ -27,8 +27,8 @@ from typing import Any
 from ..asyncio.dispatch import CallbackRunner, FollowUp
 from ..asyncio.websocket_protocol import State, WebSocketProtocol, is_valid_close_code
 from ..asyncio.workers import Worker, acquire_worker, release_worker
-from ..server.callback_events import ErrorEvent, Event, MessageEvent, TerminateEvent
-from ..server.errors import ErrorCode, error_stack
+from ..server.callback_events import Event, MessageEvent, TerminateEvent
+from ..server.errors import ErrorCode, callback_failed, error_event
 from ..server.websocket_connection import InvalidMessageData, convert_message, encode_for_send
 from .link import Link, next_id
 from .loop import loop_for_caller
@@ -241,8 +241,7 @@ class WebSocket:
         if self._on_error is None:
             logger.warning("client %d (%s): %s", self._id, self._url, message)
             return
-        event = ErrorEvent(type="error", errors=error_stack(code, message, exception), exception=exception)
-        self.runner.run(self._on_error, (self, event))
+        self.runner.run(self._on_error, (self, error_event(code, message, exception)))
 
     def closed(self, code: int, reason: str, final: bool) -> None:
         if not final:
@@ -272,11 +271,7 @@ class WebSocket:
     def _follow_up_for(self, exc: BaseException, callback_name: str) -> FollowUp:
         if self._on_error is None:
             return None
-        message = f"{callback_name} raised {type(exc).__name__}: {exc}"
-        event = ErrorEvent(
-            type="error", errors=error_stack(ErrorCode.CALLBACK_FAILED, message, exc), exception=exc
-        )
-        return self._on_error, (self, event)
+        return self._on_error, (self, callback_failed(ErrorCode.CALLBACK_FAILED, exc, callback_name))
 
     def _backlog(self, behind: bool) -> None:
         protocol = self._link.protocol

@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-__all__ = ["COMPONENT_SIGNATURE", "ErrorCode", "Reject", "error_stack"]
+from .callback_events import ErrorEvent
+
+__all__ = ["COMPONENT_SIGNATURE", "ErrorCode", "Reject", "callback_failed", "error_event", "error_stack"]
 
 COMPONENT_SIGNATURE = "duplex"
 
@@ -102,6 +104,16 @@ def error_stack(
         cause = _cause_of(cause)
         seen += 1
     return stack
+
+
+def error_event(code: ErrorCode, message: str, exception: BaseException | None = None) -> ErrorEvent:
+    """An ``onError`` event: the stack of this error (and its exception's causes), and the exception."""
+    return ErrorEvent(type="error", errors=error_stack(code, message, exception), exception=exception)
+
+
+def callback_failed(code: ErrorCode, exception: BaseException, callback_name: str) -> ErrorEvent:
+    """The ``onError`` event for a callback, ``callback_name``, that raised ``exception``."""
+    return error_event(code, f"{callback_name} raised {type(exception).__name__}: {exception}", exception)
 
 
 def _cause_of(exception: BaseException) -> BaseException | None:

@@ -27,8 +27,8 @@ from ..asyncio.websocket_protocol import (
     is_valid_close_code,
 )
 from ..asyncio.workers import Worker
-from .callback_events import ErrorEvent, Event, MessageEvent, RequestInfo, TerminateEvent
-from .errors import ErrorCode, error_stack
+from .callback_events import Event, MessageEvent, RequestInfo, TerminateEvent
+from .errors import ErrorCode, callback_failed, error_event
 from .topics import TopicRegistry
 
 __all__ = [
@@ -420,7 +420,7 @@ class WebSocketConnection(DirectHandler):
 
     def report(self, code: ErrorCode, message: str, exception: BaseException | None = None) -> None:
         """Run ``onError`` (in order with the other callbacks); log when there is none."""
-        event = ErrorEvent(type="error", errors=error_stack(code, message, exception), exception=exception)
+        event = error_event(code, message, exception)
         if self._on_error is None:
             logger.warning("connection %d: %s", self.id, message)
         self.runner.run(self._on_error, (self, event))
@@ -428,11 +428,7 @@ class WebSocketConnection(DirectHandler):
     def _follow_up_for(self, exc: BaseException, callback_name: str) -> FollowUp:
         if self._on_error is None:
             return None
-        message = f"{callback_name} raised {type(exc).__name__}: {exc}"
-        event = ErrorEvent(
-            type="error", errors=error_stack(ErrorCode.CALLBACK_FAILED, message, exc), exception=exc
-        )
-        return self._on_error, (self, event)
+        return self._on_error, (self, callback_failed(ErrorCode.CALLBACK_FAILED, exc, callback_name))
 
     def _backlog(self, behind: bool) -> None:
         # The handler is slower than the client: stop reading from it until it catches up.

@@ -23,8 +23,8 @@ from ..cluster import ClusterNode, LocalServer
 from ..http.request import Request
 from ..http.routing import validate_route
 from ..http.upgrade import Accept, DeflateSettings, Refuse, UpgradeOffer, select_subprotocol
-from .callback_events import ConnectionEvent, ErrorEvent, Event, RequestInfo
-from .errors import ErrorCode, Reject, error_stack
+from .callback_events import ConnectionEvent, Event, RequestInfo
+from .errors import ErrorCode, Reject, callback_failed, error_event
 from .options import check_number, normalize
 from .topics import TopicRegistry
 from .web_server import WebServer, web_server
@@ -557,7 +557,7 @@ class WebSocketServer:
     # -- errors ----------------------------------------------------------------------------------------
 
     def _report(self, code: ErrorCode, message: str, exception: BaseException | None = None) -> None:
-        event = ErrorEvent(type="error", errors=error_stack(code, message, exception), exception=exception)
+        event = error_event(code, message, exception)
         if self._on_error is None:
             logger.warning("WebSocketServer %s: %s", self.path, message)
         self._runner.run(self._on_error, (self, event))
@@ -565,11 +565,7 @@ class WebSocketServer:
     def _follow_up_for(self, exc: BaseException, callback_name: str) -> FollowUp:
         if self._on_error is None:
             return None
-        message = f"{callback_name} raised {type(exc).__name__}: {exc}"
-        event = ErrorEvent(
-            type="error", errors=error_stack(ErrorCode.SERVER_CALLBACK_FAILED, message, exc), exception=exc
-        )
-        return self._on_error, (self, event)
+        return self._on_error, (self, callback_failed(ErrorCode.SERVER_CALLBACK_FAILED, exc, callback_name))
 
     def __repr__(self) -> str:
         state = "terminated" if self.terminated else f"{len(self._connections)} connections"

@@ -34,10 +34,10 @@ from ..asyncio.websocket_protocol import State, WebSocketProtocol
 from ..server.errors import ErrorCode
 from ..server.websocket_connection import InvalidMessageData, convert_message, encode_for_send
 from .link import Link, next_id
-from .options import parse_url, read_options
+from .options import ClientOptions, Target, parse_url, read_options
 from .websocket import check_close
 
-__all__ = ["MAX_QUEUE", "ClientConnection", "ConnectionClosed", "connect"]
+__all__ = ["MAX_QUEUE", "ClientConnection", "ConnectionClosed", "checked", "connect"]
 
 #: Messages received and not yet read before the connection stops reading from the socket.
 MAX_QUEUE = 32
@@ -74,9 +74,8 @@ class ConnectionClosed(Exception):
 class ClientConnection:
     """An open client connection, for ``async`` code (made by :func:`connect`)."""
 
-    def __init__(self, url: str, options: dict[str, Any]) -> None:
-        target = parse_url(url)
-        self._options = read_options(options, target, AUTO)
+    def __init__(self, url: str, target: Target, options: ClientOptions) -> None:
+        self._options = options
         self._as_received = self._options.data_type == "auto"  # messages need no conversion
         self._url = url
         self._id = next_id()
@@ -313,8 +312,9 @@ class ClientConnection:
 class _Connecting:
     """What :func:`connect` returns: await it, or use it in ``async with``."""
 
-    def __init__(self, url: str, options: dict[str, Any]) -> None:
+    def __init__(self, url: str, target: Target, options: ClientOptions) -> None:
         self._url = url
+        self._target = target
         self._options = options
         self._connection: ClientConnection | None = None
 
@@ -322,7 +322,7 @@ class _Connecting:
         return self._connect().__await__()
 
     async def _connect(self) -> ClientConnection:
-        return await ClientConnection(self._url, self._options)._open()
+        return await ClientConnection(self._url, self._target, self._options)._open()
 
     async def __aenter__(self) -> ClientConnection:
         self._connection = await self._connect()
@@ -347,5 +347,14 @@ def connect(url: str, **options: Any) -> _Connecting:
         OSError, ssl.SSLError, TimeoutError, InvalidHandshakeResponse: when awaited, if the
             connection does not open.
     """
-    read_options(options, parse_url(url), AUTO)  # bad input raises here, not at the await
-    return _Connecting(url, options)
+    return _Connecting(url, *checked(url, options))  # bad input raises here, not at the await
+
+
+def checked(url: str, options: dict[str, Any]) -> tuple[Target, ClientOptions]:
+    """The URL and the options of :func:`connect` or ``connect_sync()``, checked once.
+
+    Raises:
+        ValueError, TypeError: a bad URL or option.
+    """
+    target = parse_url(url)
+    return target, read_options(options, target, AUTO)

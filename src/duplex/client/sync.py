@@ -19,9 +19,8 @@ from collections.abc import Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .connection import AUTO, ClientConnection, ConnectionClosed
+from .connection import ClientConnection, ConnectionClosed, checked
 from .loop import client_loop
-from .options import parse_url, read_options
 
 __all__ = ["SyncClientConnection", "connect_sync"]
 
@@ -129,7 +128,7 @@ def connect_sync(url: str, **options: Any) -> SyncClientConnection:
     Raises:
         RuntimeError: called from a thread running an event loop (use ``await duplex.connect()``).
     """
-    read_options(options, parse_url(url), AUTO)  # bad input raises here
+    target, settings = checked(url, options)  # bad input raises here
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -141,7 +140,7 @@ def connect_sync(url: str, **options: Any) -> SyncClientConnection:
     loop = client_loop()
 
     async def open_here() -> ClientConnection:
-        return await ClientConnection(url, options)._open()
+        return await ClientConnection(url, target, settings)._open()
 
     future = asyncio.run_coroutine_threadsafe(open_here(), loop)
     return SyncClientConnection(future.result(), loop)

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import pytest
 
 import duplex
+from server.helpers_connection import Call, CallLog
 
 T = TypeVar("T")
 
@@ -64,54 +65,9 @@ def arun(coroutine: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
     return asyncio.run(bounded())
 
 
-@dataclass
-class Call:
-    """One recorded event: a callback as a handler saw it, or what a server noticed."""
-
-    kind: str
-    ws: Any
-    event: Any
-    thread: str
-    at: float
-
-
-class Recorder:
+class Recorder(CallLog):
     """A thread-safe, ordered log of events: ``record(kind, ws, event)`` from any thread,
-    ``wait_for(kind)`` from the test, bounded."""
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self.calls: list[Call] = []
-
-    def record(self, kind: str, ws: Any = None, event: Any = None) -> None:
-        call = Call(kind, ws, event, threading.current_thread().name, time.monotonic())
-        with self._condition:
-            self.calls.append(call)
-            self._condition.notify_all()
-
-    def of(self, kind: str) -> list[Call]:
-        with self._condition:
-            return [call for call in self.calls if call.kind == kind]
-
-    def kinds(self) -> list[str]:
-        with self._condition:
-            return [call.kind for call in self.calls]
-
-    def wait_for(self, kind: str, count: int = 1, timeout: float = TIMEOUT) -> list[Call]:
-        """The first ``count`` calls of ``kind``; fails the test if they do not come in time."""
-        deadline = time.monotonic() + timeout
-        with self._condition:
-            while True:
-                found = [call for call in self.calls if call.kind == kind]
-                if len(found) >= count:
-                    return found[:count]
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"waited {timeout} s for {count} {kind!r} event(s), got {len(found)}; "
-                        f"events so far: {[call.kind for call in self.calls]}"
-                    )
-                self._condition.wait(left)
+    ``wait_for(kind)`` from the test, bounded; ``one(kind)`` also checks that no second comes."""
 
     def one(self, kind: str, timeout: float = TIMEOUT) -> Call:
         """The ``kind`` event: it comes in time, and no second one follows within :data:`QUIET`."""

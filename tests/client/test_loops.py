@@ -6,37 +6,14 @@ none runs; a client living on a web server's loop is closed with 1001 when that 
 
 from __future__ import annotations
 
-import queue
+import asyncio
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 import duplex
-
-TIMEOUT = 5.0
-
-
-class Recorder:
-    """Records (callback, thread name, event) from any thread; ``take()`` waits, bounded."""
-
-    def __init__(self) -> None:
-        self.events: queue.Queue[tuple[str, str, Any]] = queue.Queue()
-
-    def onOpen(self, ws: duplex.WebSocket, event: duplex.Event) -> None:
-        self.events.put(("open", threading.current_thread().name, event))
-
-    def onMessage(self, ws: duplex.WebSocket, event: duplex.Event) -> None:
-        self.events.put(("message", threading.current_thread().name, event))
-
-    def onTerminate(self, ws: duplex.WebSocket, event: duplex.Event) -> None:
-        self.events.put(("terminate", threading.current_thread().name, event))
-
-    def take(self, kind: str) -> tuple[str, Any]:
-        got, thread, event = self.events.get(timeout=TIMEOUT)
-        assert got == kind, (got, event)
-        return thread, event
+from client.conftest import TIMEOUT, ClientHandler
 
 
 class Echo:
@@ -67,28 +44,27 @@ def url(web: duplex.WebServer) -> str:
 
 def test_a_client_made_while_a_web_server_runs_lives_on_its_thread(web: duplex.WebServer) -> None:
     """Made from the test's thread, the client's callbacks run on the web server's loop thread."""
-    recorder = Recorder()
-    ws = duplex.WebSocket(url(web), recorder)
-    server_thread, _ = recorder.take("open")
+    handler = ClientHandler()
+    ws = duplex.WebSocket(url(web), handler)
+    server_thread = handler.wait_for("open")[0].thread
     assert server_thread == f"duplex-{web.name}"
     assert ws.send("hi")
-    thread, event = recorder.take("message")
-    assert (thread, event.data) == (server_thread, "hi")
+    message = handler.wait_for("message")[0]
+    assert (message.thread, message.event.data) == (server_thread, "hi")
     ws.terminate()
-    thread, event = recorder.take("terminate")
-    assert (thread, event.code) == (server_thread, 1000)
+    terminate = handler.wait_for("terminate")[0]
+    assert (terminate.thread, terminate.event.code) == (server_thread, 1000)
 
 
 def test_stopping_the_web_server_closes_its_clients_with_1001(web: duplex.WebServer) -> None:
     """The client gets 1001 and its onTerminate before stop() returns, as server connections do."""
-    recorder = Recorder()
-    ws = duplex.WebSocket(url(web), recorder)
-    recorder.take("open")
+    handler = ClientHandler()
+    ws = duplex.WebSocket(url(web), handler)
+    handler.wait_for("open")
     web.stop()
     assert ws.status == "Closed"
-    _, event = recorder.events.get_nowait()[1:]  # already there: stop() waited for it
-    assert event.type == "terminate"
-    assert event.code == 1001
+    terminate = handler.of("terminate")  # already there: stop() waited for it
+    assert [call.event.code for call in terminate] == [1001]
 
 
 def test_without_a_web_server_clients_share_the_client_thread(web: duplex.WebServer) -> None:
@@ -96,9 +72,6 @@ def test_without_a_web_server_clients_share_the_client_thread(web: duplex.WebSer
     echo server here runs on a loop of the test's own, not on a background thread)."""
     web.stop()
     other = duplex.WebServer({"HTTPPort": 0})
-    loop_ready = threading.Event()
-    import asyncio
-
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="test-loop", daemon=True)
     thread.start()
@@ -106,16 +79,14 @@ def test_without_a_web_server_clients_share_the_client_thread(web: duplex.WebSer
     async def serve() -> None:
         await other.start_async()
         duplex.WebSocketServer(Accept(), {"path": "/echo", "webServer": other})
-        loop_ready.set()
 
     asyncio.run_coroutine_threadsafe(serve(), loop).result(TIMEOUT)
     try:
-        recorder = Recorder()
-        ws = duplex.WebSocket(f"ws://127.0.0.1:{other.HTTPPort}/echo", recorder)
-        thread_name, _ = recorder.take("open")
-        assert thread_name == "duplex-client"
+        handler = ClientHandler()
+        ws = duplex.WebSocket(f"ws://127.0.0.1:{other.HTTPPort}/echo", handler)
+        assert handler.wait_for("open")[0].thread == "duplex-client"
         ws.terminate()
-        recorder.take("terminate")
+        handler.wait_for("terminate")
     finally:
         asyncio.run_coroutine_threadsafe(other.stop_async(), loop).result(TIMEOUT)
         loop.call_soon_threadsafe(loop.stop)

@@ -42,42 +42,21 @@ class Call:
     at: float  # time.monotonic() when it was recorded
 
 
-class Recorder:
-    """A connectionHandler that records every callback, in order, from whatever thread runs it.
+class CallLog:
+    """A thread-safe, ordered log of calls: ``record(kind, ws, event)`` from any thread,
+    ``wait_for(kind)`` from the test, bounded (the client tests use it too)."""
 
-    Args:
-        on_message: optional ``(ws, event)`` run after recording a message (e.g. an echo).
-    """
-
-    def __init__(self, on_message: Callable[[Any, Any], Any] | None = None) -> None:
+    def __init__(self) -> None:
         self._condition = threading.Condition()
         self.calls: list[Call] = []
-        self._reply = on_message
 
-    def record(self, kind: str, ws: Any, event: Any) -> None:
+    def record(self, kind: str, ws: Any = None, event: Any = None) -> None:
         thread = threading.current_thread()
         call = Call(kind, ws, event, thread.name, threading.get_ident(), time.monotonic())
         with self._condition:
             self.calls.append(call)
             self._condition.notify_all()
 
-    # the four connection callbacks
-    def onOpen(self, ws: Any, event: Any) -> None:
-        self.record("open", ws, event)
-
-    def onMessage(self, ws: Any, event: Any) -> Any:
-        self.record("message", ws, event)
-        if self._reply is not None:
-            return self._reply(ws, event)
-        return None
-
-    def onTerminate(self, ws: Any, event: Any) -> None:
-        self.record("terminate", ws, event)
-
-    def onError(self, ws: Any, event: Any) -> None:
-        self.record("error", ws, event)
-
-    # reading what was recorded
     def of(self, kind: str) -> list[Call]:
         with self._condition:
             return [call for call in self.calls if call.kind == kind]
@@ -101,6 +80,34 @@ class Recorder:
                         f"calls so far: {[call.kind for call in self.calls]}"
                     )
                 self._condition.wait(left)
+
+
+class Recorder(CallLog):
+    """A connectionHandler that records every callback, in order, from whatever thread runs it.
+
+    Args:
+        on_message: optional ``(ws, event)`` run after recording a message (e.g. an echo).
+    """
+
+    def __init__(self, on_message: Callable[[Any, Any], Any] | None = None) -> None:
+        super().__init__()
+        self._reply = on_message
+
+    # the four connection callbacks
+    def onOpen(self, ws: Any, event: Any) -> None:
+        self.record("open", ws, event)
+
+    def onMessage(self, ws: Any, event: Any) -> Any:
+        self.record("message", ws, event)
+        if self._reply is not None:
+            return self._reply(ws, event)
+        return None
+
+    def onTerminate(self, ws: Any, event: Any) -> None:
+        self.record("terminate", ws, event)
+
+    def onError(self, ws: Any, event: Any) -> None:
+        self.record("error", ws, event)
 
     def wait_open(self, timeout: float = TIMEOUT) -> Any:
         """The server-side connection of the first client (once ``onOpen`` ran)."""

@@ -34,4 +34,4 @@ echo "== pytest"
 # The same engine and API tests again on the pure-Python modules: the fallback where duplex could
 # not be compiled (see setup.py), and the source the compiled modules are built from.
 echo "== pytest, pure Python (DUPLEX_PURE_PYTHON=1)"
-DUPLEX_PURE_PYTHON=1 .venv/bin/pytest -q tests/protocol tests/asyncio tests/http tests/integration tests/server tests/cluster tests/client tests/test_compiled.py
+DUPLEX_PURE_PYTHON=1 .venv/bin/pytest -q tests/protocol tests/asyncio tests/http tests/asgi tests/integration tests/server tests/cluster tests/client tests/test_compiled.py

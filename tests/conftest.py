@@ -86,3 +86,20 @@ def make_server(
         return run_server(static_root, certificate_folder, client_ssl, **kwargs)
 
     return factory
+
+
+@pytest.fixture
+def new_web() -> Iterator[Callable[..., duplex.WebServer]]:
+    """A factory of fresh (not started) ``WebServer`` instances, each stopped after the test."""
+    made: list[duplex.WebServer] = []
+
+    def make(settings: dict[str, Any] | None = None) -> duplex.WebServer:
+        server = duplex.WebServer(settings)
+        made.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for server in made:
+            server.stop()

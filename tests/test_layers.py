@@ -2,7 +2,8 @@
 no module imports itself back through a chain of others.
 
 The layers, bottom up: duplex.protocol (the sans-I/O core), duplex.asyncio (transport, broadcast,
-dispatch, workers, the client's transport), duplex.http (the HTTP/1.1 server), duplex.cluster (the
+dispatch, workers, the client's transport), duplex.http (the HTTP/1.1 server), duplex.asgi (ASGI
+applications on it), duplex.cluster (the
 link to a broker), duplex.server (the 4D API), duplex.client (the 4D client and connect()), then the top: duplex.cli, duplex.__main__, duplex.demo and the facade,
 duplex/__init__.py. Besides, duplex.server
 reaches the core only through duplex.asyncio and duplex.http, never duplex.protocol itself (STYLE.md,
@@ -28,13 +29,14 @@ SOURCE = Path(__file__).resolve().parent.parent / "src" / "duplex"
 PACKAGE = "duplex"
 
 #: The layers, bottom up: a module may import its own layer and those below.
-LAYERS = ("protocol", "asyncio", "http", "cluster", "server", "client", "top")
+LAYERS = ("protocol", "asyncio", "http", "asgi", "cluster", "server", "client", "top")
 
 #: The layer of each name directly under duplex; "" is the facade, duplex/__init__.py itself.
 PLACES = {
     "protocol": "protocol",
     "asyncio": "asyncio",
     "http": "http",
+    "asgi": "asgi",
     "cluster": "cluster",
     "server": "server",
     "client": "client",
@@ -49,6 +51,7 @@ PLACES = {
 ONE_DOOR = {
     ("server", "protocol"): "the 4D API reaches the core only through duplex.asyncio and duplex.http",
     ("client", "protocol"): "the client reaches the core only through duplex.asyncio",
+    ("asgi", "protocol"): "ASGI applications reach the core only through duplex.asyncio and duplex.http",
 }
 
 #: module -> imported module -> where ("duplex/http/upgrade.py:15"), for imports of duplex modules.

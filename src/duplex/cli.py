@@ -4,6 +4,8 @@
 
     duplex serve                          the built-in chat demo: open http://127.0.0.1:8080/
     duplex serve myapp:Server --path /ws  your WSSHandler class, imported from myapp.py
+    duplex serve --asgi main:app          an ASGI application (FastAPI, Starlette...) alone
+    duplex serve myapp:Server --asgi main:app   both, on one port
 
 Bad arguments get one line on stderr and exit status 2; Ctrl-C or SIGTERM closes every connection
 with 1001 and exits 0 (``WebServer.run_until_signal()``: a second one drops the connections still
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .asgi import ASGIApp, load_app
 from .cluster import configured_broker
 from .server.web_server import WebServer
 from .server.websocket_connection import callback_of
@@ -41,6 +44,10 @@ Without HANDLER, serves the built-in chat demo: open the printed http:// address
 browser tabs and chat. With HANDLER (MODULE:CLASS, e.g. myapp:ChatServer), imports that
 WSSHandler class from MODULE (found in the current folder or on PYTHONPATH) and serves it.
 
+With --asgi MODULE:APP, an ASGI application (a FastAPI or Starlette app, for instance) answers
+every request that neither the WebSocket server's path nor a static file under --root takes,
+WebSocket upgrades included. --asgi without HANDLER serves the application alone.
+
 Ctrl-C or SIGTERM closes every connection with 1001 and exits 0; press Ctrl-C a second time
 to drop the clients that do not answer the close at once.
 """
@@ -50,6 +57,8 @@ examples:
   duplex serve
   duplex serve myapp:EchoServer --path /echo --data-type text
   duplex serve myapp:Server --port 0 --root ./public --tls-cert-folder ./certs
+  duplex serve --asgi main:app --port 8000
+  duplex serve myapp:ChatServer --path /chat --asgi main:app
 """
 
 
@@ -68,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("handler", nargs="?", metavar="HANDLER", help="your WSSHandler class as MODULE:CLASS")
     serve.add_argument("--path", default="/ws", help="the WebSocket server's path (default: /ws)")
+    serve.add_argument(
+        "--asgi",
+        metavar="MODULE:APP",
+        help="an ASGI application (e.g. main:app for a FastAPI app) answering what nothing else does",
+    )
     serve.add_argument(
         "--port", type=int, default=8080, help="HTTP port (default: 8080; 0 picks a free port)"
     )
@@ -115,8 +129,7 @@ def load_handler(spec: str) -> Any:
         raise UsageError(f"HANDLER must be MODULE:CLASS (e.g. myapp:ChatServer), got {spec!r}")
     if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
         raise UsageError(_file_name_given(module_name, class_name))
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    _import_from_here()
     try:
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as exc:
@@ -133,7 +146,30 @@ def load_handler(spec: str) -> Any:
     return handler
 
 
-def _file_name_given(module_name: str, class_name: str) -> str:
+def load_asgi(spec: str) -> ASGIApp:
+    """Import the ASGI application ``MODULE:APP``.
+
+    Raises:
+        UsageError: the spec is malformed, the module does not import, or the attribute is missing
+            or not an application.
+    """
+    module_name, _, app_name = spec.partition(":")
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        raise UsageError(_file_name_given(module_name, app_name, "--asgi MODULE:APP"))
+    _import_from_here()
+    try:
+        return load_app(spec)
+    except ValueError as exc:
+        raise UsageError(f"--{exc}") from None
+
+
+def _import_from_here() -> None:
+    """Put the current folder on the import path, as ``python -m`` would."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+def _file_name_given(module_name: str, class_name: str, what: str = "HANDLER is MODULE:CLASS") -> str:
     """The error for ``room.py:Server`` or ``apps/room:Server``: a file path where a module name goes."""
     path = Path(module_name)
     module = path.stem if path.suffix == ".py" else path.name
@@ -141,7 +177,7 @@ def _file_name_given(module_name: str, class_name: str) -> str:
     if str(path.parent) not in ("", "."):
         where = f" from the folder {path.parent} (or with PYTHONPATH={path.parent})"
     return (
-        f"HANDLER is MODULE:CLASS with a module name, not a file name: use {module}:{class_name}{where} "
+        f"{what} with a module name, not a file name: use {module}:{class_name}{where} "
         f"instead of {module_name}:{class_name}"
     )
 
@@ -156,10 +192,15 @@ def _start_failure(message: str, args: argparse.Namespace) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     """Run until SIGINT or SIGTERM; returns the exit status."""
+    app = load_asgi(args.asgi) if args.asgi else None
+    handler: Any = None
     if args.handler:
         handler = load_handler(args.handler)
         root = args.root
         data_type = args.data_type or "text"
+    elif app is not None:
+        root = args.root  # the application alone, as an ASGI server would serve it
+        data_type = ""
     else:
         from .demo import STATIC_FOLDER, ChatServer
 
@@ -177,6 +218,8 @@ def serve(args: argparse.Namespace) -> int:
         settings["reusePort"] = True
     if args.broker is not None:
         settings["broker"] = args.broker
+    if app is not None:
+        settings["asgi"] = app
     if args.tls_cert_folder:
         settings.update(HTTPSEnabled=True, HTTPSPort=args.tls_port, certificateFolder=args.tls_cert_folder)
     web = WebServer()
@@ -189,7 +232,8 @@ def serve(args: argparse.Namespace) -> int:
     if not result["success"]:
         raise UsageError(_start_failure(result["errors"][0]["message"], args))
     try:
-        WebSocketServer(handler, {"path": args.path, "dataType": data_type, "webServer": web})
+        if handler is not None:
+            WebSocketServer(handler, {"path": args.path, "dataType": data_type, "webServer": web})
     except (TypeError, ValueError) as exc:
         web.stop()
         raise UsageError(str(exc)) from None
@@ -211,13 +255,19 @@ def _banner(args: argparse.Namespace, root: str | None, port: int, tls_port: int
     """The lines that say where the server is."""
     host = args.host if ":" not in args.host else f"[{args.host}]"
     lines = []
-    if root is not None:  # a page at / only with static files: a handler alone serves none
-        page = "" if args.path == "/ws" or args.handler else f"?ws={args.path}"
+    served = root is not None or args.asgi  # a page at / only with static files or an application
+    websocket = args.handler or not args.asgi  # a WebSocket server: the handler's, or the demo's
+    if served:
+        page = "" if args.path == "/ws" or args.handler or args.asgi else f"?ws={args.path}"
         lines.append(f"duplex: serving http://{host}:{port}/{page}")
-    lines.append(f"duplex: WebSocket at ws://{host}:{port}{args.path}")
+    if args.asgi:
+        lines.append(f"duplex: the ASGI application {args.asgi} answers what nothing else does")
+    if websocket:
+        lines.append(f"duplex: WebSocket at ws://{host}:{port}{args.path}")
     if tls_port is not None:
-        secure = f"https://{host}:{tls_port}/ , " if root is not None else ""
-        lines.append(f"duplex: and {secure}wss://{host}:{tls_port}{args.path}")
+        secure = f"https://{host}:{tls_port}/" if served else ""
+        secure_websocket = f"wss://{host}:{tls_port}{args.path}" if websocket else ""
+        lines.append(f"duplex: and {' , '.join(part for part in (secure, secure_websocket) if part)}")
     if args.workers > 1:
         lines.append(f"duplex: {args.workers} workers, sharing the broker {configured_broker(args.broker)}")
     lines.append("duplex: press Ctrl-C to stop")
@@ -228,7 +278,8 @@ def _supervise(args: argparse.Namespace, root: str | None) -> int:
     """``--workers N``: N processes of this command on one port (duplex.supervisor)."""
     from .supervisor import Supervisor, reserve_port, worker_command
 
-    if configured_broker(args.broker) is None:
+    if (args.handler or not args.asgi) and configured_broker(args.broker) is None:
+        # An ASGI application alone has no broadcast() to share: its workers need no broker.
         raise UsageError(
             f"--workers {args.workers} needs a broker: add --broker redis://HOST:6379/0 or "
             "--broker nats://HOST:4222 (or set DUPLEX_BROKER), so that broadcast() and publish() reach "

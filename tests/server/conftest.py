@@ -170,21 +170,6 @@ def web(root_folder: Path) -> Iterator[duplex.WebServer]:
 
 
 @pytest.fixture
-def new_web() -> Iterator[Callable[..., duplex.WebServer]]:
-    """A factory of fresh (not started) ``WebServer`` instances, each stopped after the test."""
-    made: list[duplex.WebServer] = []
-
-    def make(settings: dict[str, Any] | None = None) -> duplex.WebServer:
-        server = duplex.WebServer(settings)
-        made.append(server)
-        return server
-
-    yield make
-    for server in made:
-        server.stop()
-
-
-@pytest.fixture
 def make_wss(
     web: duplex.WebServer, recording_server: Callable[..., RecordingServer]
 ) -> Iterator[Callable[..., duplex.WebSocketServer]]:

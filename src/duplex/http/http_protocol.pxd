@@ -7,6 +7,11 @@ cdef class HttpProtocol:
     cdef public object loop
     cdef public object transport
     cdef public object remote_address
+    cdef public object peer
+    cdef public object _local
+    cdef public object _parsing
+    cdef public object _current
+    cdef public bint _body_paused
     cdef public object _parser
     cdef public bytes _url
     cdef public list _headers

@@ -40,6 +40,7 @@ from ..protocol.exceptions import HandshakeError
 from ..protocol.handshake import UpgradeOffer, build_accept_response, is_upgrade_request, validate_upgrade
 from .config import HttpConfig
 from .cors import cors_headers, preflight_headers
+from .exchange import Application, Exchange
 from .request import Headers, Request
 from .responses import build_response, error_response
 from .routing import Router
@@ -88,6 +89,7 @@ class Site(Protocol):
     websocket_connections: set[WebSocketProtocol]
     broadcasts: BroadcastBatch | None
     stopping: bool
+    app: Application | None
 
 
 class _RequestRefused(Exception):
@@ -99,12 +101,20 @@ class _RequestRefused(Exception):
 
 
 class _PendingRequest:
-    __slots__ = ("keep_alive", "request", "upgrade")
+    __slots__ = ("exchange", "keep_alive", "request", "upgrade")
 
-    def __init__(self, request: Request, keep_alive: bool, upgrade: bool) -> None:
+    def __init__(
+        self, request: Request, keep_alive: bool, upgrade: bool, exchange: Exchange | None = None
+    ) -> None:
         self.request = request
         self.keep_alive = keep_alive
         self.upgrade = upgrade
+        self.exchange = exchange  # the application's, made when the head was complete
+
+
+# The application's tasks, kept from the garbage collector until they end (asyncio holds tasks
+# weakly); one may outlive its connection, finishing its background work.
+_app_tasks: set[asyncio.Task[None]] = set()
 
 
 _NO_HEADERS = Headers()  # before the first request's headers are complete
@@ -125,6 +135,8 @@ class HttpProtocol:
         self.loop = site.loop or asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.remote_address = ""
+        self.peer: tuple[str, int] | None = None
+        self._local: tuple[str, int] | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: list[tuple[str, str]] = []
@@ -151,6 +163,11 @@ class HttpProtocol:
         self._send_acked = -1
         self._send_pending = 0
         self._send_progress_at = 0.0
+        # The application's requests: the one whose body is arriving, the one being answered
+        # (often the same), and whether reading waits for the application to read the body.
+        self._parsing: Exchange | None = None
+        self._current: Exchange | None = None
+        self._body_paused = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -158,7 +175,9 @@ class HttpProtocol:
         # uvloop's transports implement asyncio.Transport without inheriting from it.
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
-        self.remote_address = peer[0] if isinstance(peer, tuple) else ""
+        if isinstance(peer, tuple):
+            self.remote_address = peer[0]
+            self.peer = (peer[0], peer[1])
         self.site.http_connections.add(self)
         self._set_timer(self.config.request_timeout)
 
@@ -171,6 +190,10 @@ class HttpProtocol:
             self._drain_waiter.set_result(None)
         if self._task is not None:
             self._task.cancel()
+        # The application is told, not cancelled: it gets http.disconnect, as ASGI has it.
+        for exchange in (self._current, self._parsing):
+            if exchange is not None:
+                exchange.lose()
 
     def data_received(self, data: bytes) -> None:
         if self._closing or self._upgrade_tail is not None:
@@ -204,6 +227,9 @@ class HttpProtocol:
         reading. Returning False lets the transport close itself once what is written is flushed;
         True keeps the connection half-open until the answers still to come are written."""
         self._eof = True
+        for exchange in (self._current, self._parsing):
+            if exchange is not None:
+                exchange.client_eof()
         if self._closing:
             return False
         if self._tls:
@@ -241,8 +267,10 @@ class HttpProtocol:
             self._watch_send()
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
-        if self.transport is not None and not self._closing and self._upgrade_tail is None and not self._eof:
-            self.transport.resume_reading()
+        transport = self.transport
+        reading_held = self._closing or self._eof or self._body_paused or self._upgrade_tail is not None
+        if transport is not None and not reading_held:
+            transport.resume_reading()
         if not self._busy:
             self._process_queue()
 
@@ -306,16 +334,45 @@ class HttpProtocol:
         ):
             # RFC 9110 section 10.1.1: the client waits for this before sending the body.
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.site.app is not None and not self._parser.should_upgrade():
+            request = self._make_request()
+            if self._for_app(request):
+                # Answered from now on, body or not: the application reads the body as it comes.
+                keep_alive = self._parser.should_keep_alive()
+                exchange = self._parsing = Exchange(self, request, keep_alive)
+                self._queue.append(_PendingRequest(request, keep_alive, False, exchange))
+                self._set_timer(self.config.request_timeout)  # for the body, from now
+
+    def _for_app(self, request: Request) -> bool:
+        """Whether the application answers ``request`` (a request that is not an upgrade): all but
+        a GET or HEAD of something the static files have."""
+        static = self.site.static
+        return static is None or request.method not in ("GET", "HEAD") or not static.serves(request.path)
 
     def on_body(self, body: bytes) -> None:
-        # No endpoint of this server reads request bodies: count them against the limit and drop them.
+        # Counted against the limit; the application's requests get it, others drop it.
         self._body_bytes += len(body)
         if self._body_bytes > self.config.max_request_size:
             raise _RequestRefused(413, f"request body over the limit of {self.config.max_request_size} bytes")
+        exchange = self._parsing
+        if exchange is not None:
+            self._set_timer(self.config.request_timeout)  # the body keeps arriving
+            exchange.feed(body)
 
     def on_message_complete(self) -> None:
         self._in_request = False
         self._cancel_timer()
+        exchange = self._parsing
+        if exchange is not None:
+            self._parsing = None
+            exchange.end_body()
+            return  # queued when its head was complete
+        parser = self._parser
+        self._queue.append(
+            _PendingRequest(self._make_request(), parser.should_keep_alive(), parser.should_upgrade())
+        )
+
+    def _make_request(self) -> Request:
         parser = self._parser
         url = self._url.decode("latin-1")
         target = url
@@ -325,7 +382,7 @@ class HttpProtocol:
         path, _, query = target.partition("?")
         path = path.partition("#")[0]
         # Positional: keyword arguments cost more to pass than Request's whole __init__ (measured).
-        request = Request(
+        return Request(
             parser.get_method().decode("ascii", "replace"),
             url,
             path,
@@ -334,7 +391,6 @@ class HttpProtocol:
             self._request_headers,
             self.remote_address,
         )
-        self._queue.append(_PendingRequest(request, parser.should_keep_alive(), parser.should_upgrade()))
 
     # -- answering ----------------------------------------------------------------------------
 
@@ -358,10 +414,19 @@ class HttpProtocol:
         if is_upgrade_request(request.headers.by_name()):
             self._answer_upgrade(request)
             return
+        exchange = pending.exchange
+        if exchange is not None:
+            self._answer_app(exchange)
+            return
         if pending.upgrade:
             # An upgrade to something other than WebSocket (h2c...): we don't speak it; answer
             # as plain HTTP/1.1 and close, since the parser stopped at this request.
             pending.keep_alive = False
+            if self.site.app is not None and self._for_app(request):
+                exchange = Exchange(self, request, False)
+                exchange.end_body()  # the parser stopped at the head: no body can be read
+                self._answer_app(exchange)
+                return
         endpoint_path = self.site.router.match_specific(request.path)
         if endpoint_path is not None:
             self._refuse(
@@ -456,9 +521,108 @@ class HttpProtocol:
         self._finish_response(keep_alive)
         self._process_queue()
 
+    # -- the application ----------------------------------------------------------------------------
+
+    def _answer_app(self, exchange: Exchange) -> None:
+        app = self.site.app
+        assert app is not None
+        self._busy = True
+        self._current = exchange
+        task = self.loop.create_task(self._run_app(app, exchange))
+        _app_tasks.add(task)
+        task.add_done_callback(_app_tasks.discard)
+
+    async def _run_app(self, app: Application, exchange: Exchange) -> None:
+        request = exchange.request
+        try:
+            await app.http(exchange)
+        except Exception:
+            logger.exception("the application failed on %s %s", request.method, request.path)
+        else:
+            if exchange.response_complete:
+                return
+            logger.error(
+                "the application returned without %s its response to %s %s",
+                "completing" if exchange.response_started else "starting",
+                request.method,
+                request.path,
+            )
+        if exchange.response_complete or exchange is not self._current:
+            return  # answered before it failed (background work), or the connection is gone
+        self._current = None
+        self._busy = False
+        if exchange.response_started:
+            exchange.lose()
+            self._close()  # the client sees a response cut short, not a wrong one
+        else:
+            exchange.response_complete = True
+            self._refuse(500, "")
+
+    def exchange_done(self, exchange: Exchange) -> None:
+        """The application's response is complete: on to the next request."""
+        if exchange is not self._current:
+            return
+        self._current = None
+        self._busy = False
+        self.resume_body()
+        self._finish_response(exchange.keep_alive)
+        self._process_queue()
+
+    def write_response(self, data: bytes) -> None:
+        """Write part of the application's response."""
+        if self.transport is not None and not self._closing:
+            self.transport.write(data)
+
+    @property
+    def tls(self) -> bool:
+        """Whether the connection came in on the HTTPS port."""
+        return self._tls
+
+    @property
+    def writing_paused(self) -> bool:
+        """Whether the client reads slower than the responses are written (see :meth:`drain`)."""
+        return self._write_paused
+
+    async def drain(self) -> None:
+        """Wait while the client does not read; returns at once otherwise, or once it is gone."""
+        if self._write_paused and not self._closing and self.transport is not None:
+            waiter = self._drain_waiter = self.loop.create_future()
+            await waiter
+
+    def pause_body(self) -> None:
+        """Stop reading: the application has enough of the request body unread."""
+        if not self._body_paused:
+            self._body_paused = True
+            self._cancel_timer()  # the client is not late: we do not read
+            if self.transport is not None and not self._closing:
+                self.transport.pause_reading()
+
+    def resume_body(self) -> None:
+        """Read again: the application took the request body it had."""
+        if not self._body_paused:
+            return
+        self._body_paused = False
+        transport = self.transport
+        if transport is None or self._closing or self._write_paused or self._upgrade_tail is not None:
+            return
+        transport.resume_reading()
+        if self._in_request:
+            self._set_timer(self.config.request_timeout)
+
+    def local_address(self) -> tuple[str, int] | None:
+        """The ``(host, port)`` the client connected to, or None if unknown."""
+        if self._local is None and self.transport is not None:
+            local = self.transport.get_extra_info("sockname")
+            if isinstance(local, tuple):
+                self._local = (local[0], local[1])
+        return self._local
+
+    # -- upgrades -----------------------------------------------------------------------------------
+
     def _answer_upgrade(self, request: Request) -> None:
         endpoint = self.site.router.match(request.path)
-        if endpoint is None:
+        app = self.site.app if endpoint is None else None
+        if endpoint is None and app is None:
             self._refuse(404, f"no WebSocket endpoint at {request.path}")
             return
         try:
@@ -470,7 +634,14 @@ class HttpProtocol:
             self._refuse(503, "the server is shutting down")
             return
         try:
-            answer = endpoint(request, offer)
+            if app is None:
+                assert endpoint is not None
+                answer = endpoint(request, offer)
+            else:
+                # The application's upgrade is an exchange until it is decided: it learns if the
+                # client goes away meanwhile (see _complete_upgrade, _refuse, connection_lost).
+                exchange = self._current = Exchange(self, request, False)
+                answer = app.websocket(exchange, offer)
         except Exception:
             logger.exception("WebSocket endpoint failed to answer an upgrade")
             self._refuse(500, "")
@@ -498,12 +669,18 @@ class HttpProtocol:
         self._task = None
         if not self._closing:
             self._complete_upgrade(request, offer, result)
+        elif self._current is not None:
+            self._current.lose()
 
     def _complete_upgrade(self, request: Request, offer: UpgradeOffer, answer: Accept | Refuse) -> None:
         transport = self.transport
         assert transport is not None
         if isinstance(answer, Refuse):
-            self._refuse(answer.status, answer.reason, answer.headers)
+            if answer.body is not None:  # the endpoint's own response, as is
+                response = build_response(answer.status, answer.headers, answer.body, keep_alive=False)
+                self._write(response, keep_alive=False)
+            else:
+                self._refuse(answer.status, answer.reason, answer.headers)
             return
         if answer.subprotocol is not None and answer.subprotocol not in offer.subprotocols:
             logger.error("endpoint chose subprotocol %r, which the client did not offer", answer.subprotocol)
@@ -528,6 +705,7 @@ class HttpProtocol:
             logger.exception("invalid header in a WebSocket accept")
             self._refuse(500, "")
             return
+        self._current = None  # an application's upgrade is decided: it is a WebSocket now
         site = self.site
         connection = Connection(max_message_size=settings.max_message_size, deflate=deflate)
         websocket = WebSocketProtocol(
@@ -563,7 +741,20 @@ class HttpProtocol:
         transport.resume_reading()
 
     def _refuse(self, status: int, message: str, headers: list[tuple[str, str]] | None = None) -> None:
-        """Answer an error and close: after a refused request the stream may be out of sync."""
+        """Answer an error and close: after a refused request the stream may be out of sync.
+
+        An application answering a request learns that its client is gone; if its response has
+        begun, the connection just closes (an error response there would be read as its body)."""
+        current = self._current
+        if current is not None:
+            self._current = None
+            current.lose()
+            if current.response_started:
+                self._close()
+                return
+            current.response_complete = True  # what it still sends is dropped
+        if self._parsing is not None:
+            self._parsing.lose()
         self._write(error_response(status, message, headers or [], head=self._head), keep_alive=False)
 
     def _write(self, data: bytes, keep_alive: bool) -> None:
@@ -598,7 +789,13 @@ class HttpProtocol:
 
     def _timed_out(self) -> None:
         self._timer = None
-        if self._closing or self._busy:
+        if self._closing:
+            return
+        if self._parsing is not None and not self._body_paused:
+            # The body of the application's request stopped arriving.
+            self._refuse(408, "the request body stopped arriving")
+            return
+        if self._busy:
             return
         if self._in_request:
             # A request begun but not finished in time: a slow client (or a slowloris) is told so.

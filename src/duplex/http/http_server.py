@@ -11,6 +11,7 @@ from ..asyncio.broadcast import BroadcastBatch
 from ..asyncio.websocket_protocol import WebSocketProtocol
 from .config import HttpConfig
 from .descriptors import DescriptorWatch
+from .exchange import Application
 from .http_protocol import HttpProtocol
 from .routing import Router
 from .static import StaticFiles
@@ -33,6 +34,8 @@ class HttpServer:
         self.http_connections: set[HttpProtocol] = set()
         self.websocket_connections: set[WebSocketProtocol] = set()
         self.stopping = False
+        # What answers the requests nothing else does (an ASGI application), or None: 404.
+        self.app: Application | None = None
         self._servers: list[asyncio.Server] = []
         self.loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self.broadcasts: BroadcastBatch | None = None  # set by start()

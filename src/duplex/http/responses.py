@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from email.utils import formatdate
 from http import HTTPStatus
 
-__all__ = ["build_response", "error_response", "reason_phrase"]
+__all__ = ["build_response", "error_response", "reason_phrase", "status_line"]
 
 _STATUS_LINES = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus
@@ -24,6 +24,11 @@ def reason_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return ""
+
+
+def status_line(status: int) -> bytes:
+    """``HTTP/1.1 <status> <reason>`` and its line end."""
+    return _STATUS_LINES.get(status) or f"HTTP/1.1 {status} {reason_phrase(status)}\r\n".encode()
 
 
 _date_second = 0
@@ -54,8 +59,7 @@ def build_response(
     already; 1xx, 204 and 304 responses never carry it. ``Connection: close`` is added when the
     connection will not be kept alive.
     """
-    status_line = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} {reason_phrase(status)}\r\n".encode()
-    parts = [status_line, SERVER_HEADER, date_header()]
+    parts = [status_line(status), SERVER_HEADER, date_header()]
     has_length = False
     for name, value in headers:
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:

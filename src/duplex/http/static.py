@@ -67,6 +67,8 @@ from email.utils import formatdate, parsedate_tz
 
 __all__ = ["StaticFiles", "StaticResponse", "http_date"]
 
+_NO_HEADERS: Mapping[str, str] = {}
+
 
 @dataclass(frozen=True)
 class StaticResponse:
@@ -345,6 +347,12 @@ class StaticFiles:
         if not os.access(real_path, os.R_OK):
             return _error(403)
         return self._serve_file(method, real_path, status, headers)
+
+    def serves(self, raw_path: str) -> bool:
+        """Whether a GET of ``raw_path`` finds something here (a file, a folder's homepage, the
+        redirect to it, or a refusal such as 403), rather than 404 or a malformed path's 400: the
+        web server hands what is not here to its application, when it has one."""
+        return self.respond("GET", raw_path, _NO_HEADERS).status not in (400, 404)
 
     def _parse_path(self, raw_path: str) -> tuple[list[str], bool] | StaticResponse:
         """Decode the path into safe segments, and whether it ended with a slash."""

@@ -84,11 +84,19 @@ class Accept:
 
 @dataclass
 class Refuse:
-    """An endpoint's answer that refuses the upgrade with an HTTP status."""
+    """An endpoint's answer that refuses the upgrade with an HTTP status.
+
+    Attributes:
+        status: the HTTP status.
+        reason: a line for the text/plain body that says why.
+        headers: more response headers.
+        body: the whole body, sent as is instead of the text one (``headers`` then say its type).
+    """
 
     status: int
     reason: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None
 
 
 UpgradeEndpoint = Callable[[Request, UpgradeOffer], "Accept | Refuse | Awaitable[Accept | Refuse]"]

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+from ..asgi import AsgiApp, LifespanFailed, load_app
 from ..asyncio.broadcast import BroadcastBatch
 from ..asyncio.workers import current_worker
 from ..cluster import BROKER_VARIABLE, BrokerError, ClusterNode, check_broker_url, configured_broker
@@ -61,6 +62,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "backlog": 2048,
     "reusePort": False,
     "broker": None,
+    "asgi": None,
     "name": "duplex",
 }
 
@@ -108,6 +110,7 @@ class WebServer:
         # Why the last start() failed (None once a start succeeds), for not_running_error().
         self._start_error: str | None = None
         self._cluster: ClusterNode | None = None
+        self._app: AsgiApp | None = None
         _instances.add(self)
 
     # -- settings --------------------------------------------------------------------------------
@@ -135,6 +138,12 @@ class WebServer:
                 raise ValueError(f"{text} must be a string, got {merged[text]!r}")
         if merged["broker"] not in (None, ""):
             check_broker_url(merged["broker"])
+        app = merged["asgi"]
+        if app is not None and not (callable(app) or (isinstance(app, str) and ":" in app)):
+            raise ValueError(
+                f"asgi must be an ASGI application (such as a FastAPI() instance) or its "
+                f"'module:attribute' name, got {app!r}"
+            )
         for folder in ("rootFolder", "certificateFolder"):
             if merged[folder] is not None and not isinstance(merged[folder], (str, os.PathLike)):
                 raise ValueError(f"{folder} must be a folder path or None, got {merged[folder]!r}")
@@ -250,6 +259,12 @@ class WebServer:
         return None if self._cluster is None else self._cluster.stats.as_dict()
 
     @property
+    def asgi(self) -> Any:
+        """The ASGI application that answers what no WebSocket server and no static file does, as
+        given (the object, or its ``"module:attribute"`` name), or None."""
+        return self._settings["asgi"]
+
+    @property
     def cluster(self) -> ClusterNode | None:
         """The link to the broker while running with one (for the WebSocket servers)."""
         return self._cluster
@@ -362,6 +377,9 @@ class WebServer:
             except BrokerError as exc:
                 self._end_thread()
                 return self._start_failed(str(exc), ErrorCode.BROKER_UNREACHABLE)
+            except (ValueError, LifespanFailed) as exc:
+                self._end_thread()
+                return self._start_failed(f"the ASGI application did not start: {exc}")
             except OSError as exc:
                 self._end_thread()
                 return self._start_failed(_listen_error(config, exc))
@@ -412,17 +430,36 @@ class WebServer:
         if url is not None:
             cluster = ClusterNode(url)
             await cluster.start(BROKER_TIMEOUT)
+        app = await self._start_app()
         http = HttpServer(config)
+        http.app = app
         try:
             await http.start(listen)
         except BaseException:
+            if app is not None:
+                await app.lifespan.shutdown()
             if cluster is not None:
                 await cluster.stop()
             raise
         self._cluster = cluster
+        self._app = app
         self._http = http
         self._stopped = asyncio.Event()
         self._running = True
+
+    async def _start_app(self) -> AsgiApp | None:
+        """Load the ``asgi`` application and run its lifespan startup (before the ports open).
+
+        Raises:
+            ValueError: its name does not import.
+            duplex.asgi.LifespanFailed: its startup failed.
+        """
+        given = self._settings["asgi"]
+        if given is None:
+            return None
+        app = AsgiApp(load_app(given) if isinstance(given, str) else given)
+        await app.lifespan.startup()
+        return app
 
     def _end_thread(self) -> None:
         loop, thread = self._loop, self._thread
@@ -458,6 +495,7 @@ class WebServer:
             ValueError: bad settings, certificate or root folder.
             OSError: a port could not be bound.
             duplex.BrokerError: the ``broker`` cannot be reached (or its client is not installed).
+            duplex.asgi.LifespanFailed: the ``asgi`` application's startup failed.
         """
         if self._running:
             raise RuntimeError("the web server is already running")
@@ -525,10 +563,13 @@ class WebServer:
             self._http.stop_listening()
             await asyncio.gather(*(hook() for hook in list(self._stop_hooks)))
             await self._http.stop(STOP_TIMEOUT)
+            if self._app is not None:
+                await self._app.lifespan.shutdown()
             if self._cluster is not None:
                 await self._cluster.stop()
         finally:
             self._cluster = None
+            self._app = None
             self._running = False
             self._http = None
             if self._stopped is not None:

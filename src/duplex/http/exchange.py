@@ -1,0 +1,329 @@
+"""One request handed to an application (the ASGI layer above is one): its body as it arrives, its
+response as the application writes it.
+
+Theory of operation
+-------------------
+The HTTP connection decides who answers a request once its head is complete. A request for the
+application gets an :class:`Exchange` at once, before its body, so that a large upload streams
+through instead of being buffered whole. The connection feeds the body into it (:meth:`feed`,
+:meth:`end_body`); the application reads it (:meth:`receive_body`), and reading from the socket is
+paused while more than :data:`BODY_HIGH_WATER` bytes wait unread. Pipelined requests queue behind
+the one being answered, each with its own exchange.
+
+The application writes one response: :meth:`start_response`, then :meth:`send_body` until ``more``
+is False. The head goes out with the first body chunk, so a whole response given at once is one
+write with a ``Content-Length``. Otherwise the response is chunked (HTTP/1.1) or ends with the
+connection (HTTP/1.0). ``send_body`` waits while the client does not read (the connection's
+write-buffer high-water mark), so a slow reader holds the application back instead of making the
+server buffer the whole response. Once the response is complete the connection answers the next
+request, whether or not the application has returned (Starlette runs background tasks after it).
+
+When the client goes away, or its body breaks a limit, the exchange is *lost*: what the
+application receives next says so (the ASGI ``http.disconnect``), and what it still writes is
+dropped. A client that half-closes after its request counts as gone for :meth:`wait_disconnect`
+(the application may stop work nobody waits for), but the response is still written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+from collections.abc import Awaitable, Coroutine, Iterable
+from typing import Any, Protocol
+
+from ..protocol.handshake import UpgradeOffer
+from .request import Request
+from .responses import SERVER_HEADER, date_header, status_line
+from .upgrade import Accept, Refuse
+
+__all__ = ["BODY_HIGH_WATER", "Application", "Exchange"]
+
+#: Request body bytes an application may leave unread before the server stops reading the socket.
+BODY_HIGH_WATER = 256 * 1024
+
+# Statuses whose responses have no body (RFC 9110 sections 6.4.1, 15.3.5, 15.4.5).
+_NO_BODY = frozenset((204, 304))
+
+
+class Connection(Protocol):
+    """What an exchange needs of its HTTP connection (:class:`~duplex.http.http_protocol.HttpProtocol`)."""
+
+    loop: asyncio.AbstractEventLoop
+    peer: tuple[str, int] | None
+
+    @property
+    def tls(self) -> bool: ...
+
+    @property
+    def writing_paused(self) -> bool: ...
+
+    def local_address(self) -> tuple[str, int] | None: ...
+
+    def pause_body(self) -> None: ...
+
+    def resume_body(self) -> None: ...
+
+    def write_response(self, data: bytes) -> None: ...
+
+    def exchange_done(self, exchange: Exchange) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
+class Application(Protocol):
+    """What the HTTP server hands the requests nothing else answers (:class:`duplex.asgi.AsgiApp`)."""
+
+    def http(self, exchange: Exchange) -> Coroutine[Any, Any, None]:
+        """Answer one request; run as a task of its own. An exception is logged and answered 500
+        (or, once the response has started, ends the connection)."""
+        ...
+
+    def websocket(
+        self, exchange: Exchange, offer: UpgradeOffer
+    ) -> Accept | Refuse | Awaitable[Accept | Refuse]:
+        """Decide on a WebSocket upgrade that no WebSocket server's path takes. ``exchange`` has the
+        request and says if the client goes away before the upgrade is complete (it is ``lost``;
+        :meth:`Exchange.wait_change` returns); its body and response are not used."""
+        ...
+
+
+class Exchange:
+    """One request and its response, between the HTTP connection and the application.
+
+    Attributes:
+        request: the request head.
+        keep_alive: whether the connection stays open after the response (the client's wish, until
+            the response says otherwise).
+        scheme: "http" or "https".
+        client: the client's ``(host, port)``, or None if unknown.
+        server: the ``(host, port)`` the request came in on, or None if unknown.
+    """
+
+    __slots__ = (
+        "_buffered",
+        "_chunked",
+        "_chunks",
+        "_connection",
+        "_eof",
+        "_head_bytes",
+        "_length_left",
+        "_waiter",
+        "body_complete",
+        "client",
+        "keep_alive",
+        "lost",
+        "request",
+        "response_complete",
+        "response_started",
+        "scheme",
+        "server",
+        "status",
+    )
+
+    def __init__(self, connection: Connection, request: Request, keep_alive: bool) -> None:
+        self._connection = connection
+        self.request = request
+        self.keep_alive = keep_alive
+        self.scheme = "https" if connection.tls else "http"
+        self.client = connection.peer
+        self.server = connection.local_address()
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._eof = False
+        self.body_complete = False
+        self.lost = False
+        self.response_started = False
+        self.response_complete = False
+        self.status = 0
+        self._chunked = False
+        self._length_left = -1  # the declared Content-Length still to write; -1: none declared
+        self._head_bytes = b""  # the response head, held until the first body chunk
+
+    def __repr__(self) -> str:
+        return f"<Exchange {self.request.method} {self.request.path}>"
+
+    # -- fed by the connection --------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> None:
+        """A piece of the request body arrived."""
+        if self.lost or self.response_complete:
+            return  # nobody will read it: the parser drops it
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered > BODY_HIGH_WATER:
+            self._connection.pause_body()
+        self._wake()
+
+    def end_body(self) -> None:
+        """The request body is complete."""
+        self.body_complete = True
+        self._wake()
+
+    def client_eof(self) -> None:
+        """The client half-closed: no more request bytes will come."""
+        self._eof = True
+        self._wake()
+
+    def lose(self) -> None:
+        """The client is gone, or broke a limit: the application learns it; its writes are dropped."""
+        self.lost = True
+        self._chunks.clear()
+        self._buffered = 0
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_change(self) -> None:
+        """Wait until something happens: body, its end, a disconnect, the response's end, or
+        :meth:`wake`."""
+        waiter = self._waiter = self._connection.loop.create_future()
+        await waiter
+
+    def wake(self) -> None:
+        """End a :meth:`wait_change` (for the application's own events)."""
+        self._wake()
+
+    # -- read by the application ------------------------------------------------------------------
+
+    async def receive_body(self) -> tuple[bytes, bool] | None:
+        """The body received so far and not yet read, and whether more follows; None once the
+        client is gone (or the body broke a limit, or was cut short by a half-close)."""
+        while True:
+            if self.lost:
+                return None
+            if self._chunks:
+                chunks = self._chunks
+                body = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
+                self._buffered = 0
+                self._connection.resume_body()
+                return body, not self.body_complete
+            if self.body_complete:
+                return b"", False
+            if self._eof:
+                return None  # the client half-closed before the end of its body
+            await self.wait_change()
+
+    async def wait_disconnect(self) -> None:
+        """Wait until the client goes away (or half-closes) or the response is complete."""
+        while not (self.lost or self._eof or self.response_complete):
+            await self.wait_change()
+
+    # -- written by the application -----------------------------------------------------------------
+
+    def start_response(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """Begin the response; the head goes out with the first body chunk.
+
+        Raises:
+            RuntimeError: the response has started already.
+            TypeError: a header name or value that is not ``bytes``.
+            ValueError: a status outside 200-599 (1xx are the server's), or a header name or value
+                with a line break or a name that is not a token.
+        """
+        if self.response_started:
+            raise RuntimeError("the response has started already: http.response.start comes once")
+        if type(status) is not int or not 200 <= status <= 599:
+            raise ValueError(f"response status must be an int from 200 to 599, got {status!r}")
+        lines = []
+        own = 0  # bit 1: the application gave a Server header, bit 2: a Date header
+        for name, value in headers:
+            if type(name) is not bytes or type(value) is not bytes:
+                raise TypeError(f"response header names and values are bytes, got {name!r}: {value!r}")
+            lowered = name.lower()
+            if _TOKEN.fullmatch(lowered) is None or b"\r" in value or b"\n" in value or b"\0" in value:
+                raise ValueError(f"invalid response header {name!r}: {value!r}")
+            if lowered == b"content-length":
+                if not value.strip().isdigit():
+                    raise ValueError(f"invalid Content-Length {value!r}")
+                self._length_left = int(value)
+            elif lowered == b"transfer-encoding":
+                self._chunked = True  # the application asks for chunked framing: the server does it
+            elif lowered == b"connection" and b"close" in value.lower():
+                self.keep_alive = False
+            elif lowered == b"server":
+                own |= 1
+            elif lowered == b"date":
+                own |= 2
+            lines.append(b"%s: %s\r\n" % (name, value))
+        ours = (b"" if own & 1 else SERVER_HEADER) + (b"" if own & 2 else date_header())
+        self._head_bytes = status_line(status) + ours + b"".join(lines)
+        self.status = status
+        self.response_started = True
+
+    async def send_body(self, body: bytes, more: bool) -> None:
+        """Write a piece of the response body; ``more`` False ends the response. Waits while the
+        client does not read.
+
+        Raises:
+            RuntimeError: before :meth:`start_response`, after the response is complete, or more
+                bytes than the declared ``Content-Length``.
+        """
+        if not self.response_started:
+            raise RuntimeError("http.response.body before http.response.start")
+        if self.response_complete:
+            raise RuntimeError("the response is complete: nothing more can be sent")
+        connection = self._connection
+        head = self._head_bytes
+        data = b""
+        if head:
+            self._head_bytes = b""
+            data = self._head(head, body, more)
+        if self.request.method != "HEAD" and self.status not in _NO_BODY:
+            data += self._framed(body, more)
+        else:
+            self._length_left = -1  # no body goes out: its length is only said, never owed
+        if not more:
+            self.response_complete = True
+            if self._length_left > 0:
+                self.keep_alive = False  # fewer bytes than declared: only closing can say so
+        if not self.lost and data:
+            connection.write_response(data)
+        if not more:
+            connection.exchange_done(self)
+            self._wake()
+        elif connection.writing_paused and not self.lost:
+            await connection.drain()
+
+    def _head(self, head: bytes, body: bytes, more: bool) -> bytes:
+        """The head, completed with the framing: ``Content-Length``, chunked or close-delimited."""
+        tail = b""
+        if self._chunked:
+            pass  # the application's Transfer-Encoding stays; the server frames the chunks
+        elif self._length_left >= 0 or self.status in _NO_BODY:
+            pass
+        elif not more:
+            tail = b"Content-Length: %d\r\n" % len(body)
+            self._length_left = len(body)
+        elif self.request.http_version == "1.1":
+            tail = b"Transfer-Encoding: chunked\r\n"
+            self._chunked = True
+        else:
+            self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
+        if not self.keep_alive:
+            tail += b"Connection: close\r\n"
+        return head + tail + b"\r\n"
+
+    def _framed(self, body: bytes, more: bool) -> bytes:
+        if self._chunked:
+            framed = b"%x\r\n%s\r\n" % (len(body), body) if body else b""
+            return framed if more else framed + b"0\r\n\r\n"
+        if self._length_left >= 0:
+            if len(body) > self._length_left:
+                self.keep_alive = False
+                raise RuntimeError(
+                    f"response body longer than its Content-Length: {len(body)} bytes more with "
+                    f"{self._length_left} left"
+                )
+            self._length_left -= len(body)
+        return body
+
+
+# An RFC 9110 token: what a header name must be.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")

@@ -236,24 +236,31 @@ class Exchange:
         for name, value in headers:
             if type(name) is not bytes or type(value) is not bytes:
                 raise TypeError(f"response header names and values are bytes, got {name!r}: {value!r}")
-            lowered = name.lower()
-            if _TOKEN.fullmatch(lowered) is None or b"\r" in value or b"\n" in value or b"\0" in value:
-                raise ValueError(f"invalid response header {name!r}: {value!r}")
-            if lowered == b"content-length":
-                if not value.strip().isdigit():
-                    raise ValueError(f"invalid Content-Length {value!r}")
-                self._length_left = int(value)
-            elif lowered == b"transfer-encoding":
-                self._chunked = True  # the application asks for chunked framing: the server does it
-            elif lowered == b"connection" and b"close" in value.lower():
-                self.keep_alive = False
-            elif lowered == b"server":
-                own |= 1
-            elif lowered == b"date":
-                own |= 2
+            special = _SPECIAL.get(name.lower())
+            if special is not None:
+                if special == _CONTENT_LENGTH:
+                    if not value.strip().isdigit():
+                        raise ValueError(f"invalid Content-Length {value!r}")
+                    self._length_left = int(value)
+                elif special == _TRANSFER_ENCODING:
+                    self._chunked = True  # the application asks for chunked framing: the server does it
+                elif special == _CONNECTION:
+                    if b"close" in value.lower():
+                        self.keep_alive = False
+                else:
+                    own |= special
             lines.append(b"%s: %s\r\n" % (name, value))
+        block = b"".join(lines)
+        # One look at the whole block rather than a few per header (measured): names are tokens,
+        # values have no CR, LF or NUL, so nobody can slip in a header or a response of their own.
+        if _HEADER_BLOCK.fullmatch(block) is None:
+            bad = next(line for line in lines if _HEADER_BLOCK.fullmatch(line) is None)
+            raise ValueError(
+                f"invalid response header {bad[:-2]!r}: a name must be a token, a value "
+                "must not hold CR, LF or NUL"
+            )
         ours = (b"" if own & 1 else SERVER_HEADER) + (b"" if own & 2 else date_header())
-        self._head_bytes = status_line(status) + ours + b"".join(lines)
+        self._head_bytes = status_line(status) + ours + block
         self.status = status
         self.response_started = True
 
@@ -325,5 +332,15 @@ class Exchange:
         return body
 
 
-# An RFC 9110 token: what a header name must be.
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
+# Header lines as they go out: an RFC 9110 token, ": ", a value without CR, LF or NUL, CRLF.
+_HEADER_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [^\r\n\0]*\r\n)*")
+
+# The response headers the server reads (Server and Date as bits of start_response's ``own``).
+_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION = 8, 16, 32
+_SPECIAL = {
+    b"server": 1,
+    b"date": 2,
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"connection": _CONNECTION,
+}

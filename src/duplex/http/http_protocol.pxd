@@ -30,6 +30,8 @@ cdef class HttpProtocol:
     cdef public bint _first_request
     cdef public bint _tls
     cdef public object _timer
+    cdef public double _timer_at
+    cdef public double _deadline
     cdef public object _drain_waiter
     cdef public bint _write_paused
     cdef public object _task

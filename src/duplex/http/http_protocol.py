@@ -151,7 +151,11 @@ class HttpProtocol:
         self._upgrade_tail: bytes | None = None
         self._head = False  # the request being answered is a HEAD: no body in the response
         self._first_request = True
+        # One timer at a time: the request timer (request_timeout) or the idle one
+        # (keepalive_timeout). See _set_timer for why it is lazy.
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when the scheduled timer fires (the loop's clock)
+        self._deadline = 0.0  # when the connection times out; 0: it does not
         self._drain_waiter: asyncio.Future[None] | None = None
         self._write_paused = False
         self._task: asyncio.Task[None] | None = None
@@ -184,6 +188,9 @@ class HttpProtocol:
     def connection_lost(self, exc: Exception | None) -> None:
         self.site.http_connections.discard(self)
         self._cancel_timer()
+        if self._timer is not None:
+            self._timer.cancel()  # for real: the connection is not kept until it fires
+            self._timer = None
         self._cancel_send_watch()
         self._closing = True
         if self._drain_waiter is not None and not self._drain_waiter.done():
@@ -340,8 +347,8 @@ class HttpProtocol:
                 # Answered from now on, body or not: the application reads the body as it comes.
                 keep_alive = self._parser.should_keep_alive()
                 exchange = self._parsing = Exchange(self, request, keep_alive)
+                # The request timer runs on: each piece of body re-arms it (on_body).
                 self._queue.append(_PendingRequest(request, keep_alive, False, exchange))
-                self._set_timer(self.config.request_timeout)  # for the body, from now
 
     def _for_app(self, request: Request) -> bool:
         """Whether the application answers ``request`` (a request that is not an upgrade): all but
@@ -779,16 +786,37 @@ class HttpProtocol:
     # -- timers -------------------------------------------------------------------------------
 
     def _set_timer(self, delay: float) -> None:
-        self._cancel_timer()
-        self._timer = self.loop.call_later(delay, self._timed_out)
+        """Time the connection out ``delay`` seconds from now (replacing what was set before).
+
+        Lazy: a keep-alive connection moves its deadline several times per request, and a timer
+        scheduled (and cancelled) each time cost more than answering a small request does
+        (measured). The timer already scheduled stays when it fires before the new deadline: then
+        it finds the deadline moved and schedules itself again, once per ``delay`` at most."""
+        deadline = self.loop.time() + delay
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None or deadline < self._timer_at:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(deadline, self._timer_fired)
+            self._timer_at = deadline
 
     def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline = 0.0  # a timer still scheduled finds nothing to do
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline == 0.0:
+            return
+        if self.loop.time() < deadline:  # moved since it was scheduled
+            self._timer = self.loop.call_at(deadline, self._timer_fired)
+            self._timer_at = deadline
+            return
+        self._deadline = 0.0
+        self._timed_out()
 
     def _timed_out(self) -> None:
-        self._timer = None
         if self._closing:
             return
         if self._parsing is not None and not self._body_paused:

@@ -66,7 +66,7 @@ def _load_sources_only() -> None:
 
 
 # The packages, one per layer (docs/engine.md), bottom up.
-_PACKAGES = ("protocol", "asyncio", "http", "cluster", "server", "client", "demo")
+_PACKAGES = ("protocol", "asyncio", "http", "asgi", "cluster", "server", "client", "demo")
 
 if os.environ.get("DUPLEX_PURE_PYTHON"):
     _load_sources_only()

@@ -21,7 +21,7 @@ from picows.picows cimport WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransp
 
 cdef bytes FILL = b"-" * 48  # must match benchmarks/servers/_common.py
 cdef enum:
-    HEADER = 12  # 4 bytes of connection number, 8 of message counter, big-endian
+    STAMP = 12  # in every echo and HTTP message: 4 digits of connection number, 8 of counter
 
 
 cdef class Base(WSListener):
@@ -240,12 +240,13 @@ cdef class HandshakeProtocol:
         pass
 
 
-# -- echo without an event loop ------------------------------------------------------------------------
+# -- echo and HTTP without an event loop ---------------------------------------------------------------
 #
 # picows on uvloop tops out near the fastest servers here (it is built the same way), so the echo
 # scenarios drive the sockets directly: one epoll loop in C, with the GIL released, one recv and
 # one send per round trip and no Python per message. That keeps the load generator well ahead of
-# every server it measures, which is what makes its numbers the server's.
+# every server it measures, which is what makes its numbers the server's. Keep-alive HTTP requests
+# (``benchmarks/asgi.py``) go through the same loop: only the check of an answer differs.
 
 from libc.stdlib cimport calloc, free, malloc
 from libc.stdint cimport uint32_t, uint64_t
@@ -314,27 +315,25 @@ ctypedef struct Conn:
     int fd
     unsigned int number
     unsigned long long n        # messages sent so far
-    bint outstanding            # one message in flight, its echo not back yet
+    bint outstanding            # one message in flight, its answer not back yet
     bint want_out               # EPOLLOUT registered: a send is partial
-    unsigned char* out          # the whole masked frame to send
+    unsigned char* out          # the whole message to send: a masked frame, a request
     Py_ssize_t out_len
     Py_ssize_t out_off          # bytes of it already sent
-    Py_ssize_t out_head         # header + mask length: where the masked payload starts
-    unsigned char* expect       # the payload the echo must carry
+    unsigned char* expect       # the payload the answer must carry: the echo, the body
     unsigned char* inbuf
     Py_ssize_t in_len
 
 
-# Error kinds, counted in C and named for the report by EchoDriver.errors().
+# Error kinds, counted in C and named for the report by Driver.errors().
 cdef enum:
-    E_MISMATCH = 0   # an echo that differs from the message sent
-    E_UNEXPECTED     # a data frame while no message was in flight
-    E_FRAME          # a frame the echo scenario never expects (fragment, text, close, reserved bits)
+    E_MISMATCH = 0   # an answer that differs from the one expected
+    E_UNEXPECTED     # an answer while no message was in flight
+    E_FRAME          # something the scenario never expects (a fragment, a close, a 404, no length)
     E_CLOSED         # the server closed or reset the connection
     E_IO             # another socket error
     E_COUNT
 
-ERROR_NAMES = ("echo differs", "unexpected echo", "unexpected frame", "dropped", "socket error")
 cdef unsigned char MASK[4]
 MASK[0] = 0x37
 MASK[1] = 0xFA
@@ -342,42 +341,47 @@ MASK[2] = 0x21
 MASK[3] = 0x3D
 
 
-cdef class EchoDriver:
-    """``len(fds)`` open WebSocket connections (non-blocking sockets, handshake done), each with
-    one binary message of ``size`` bytes in flight. ``run(seconds)`` drives them; ``total`` counts
-    the echoes that came back, each compared byte for byte with the message sent (which carries
-    the connection's number and a counter, so a lost, repeated or reordered echo is caught)."""
+cdef class Driver:
+    """``len(fds)`` open connections (non-blocking sockets), each with one message in flight.
+    ``run(seconds)`` drives them; ``total`` counts the answers that came back, each checked by the
+    subclass's ``receive`` against the one expected. Every message is stamped (at the same place
+    in the answer) with the connection's number and a counter, in 12 ASCII digits, so a lost,
+    repeated, reordered or crossed answer is caught."""
 
     cdef Conn* conns
     cdef int nconns
     cdef int epfd
-    cdef Py_ssize_t size
+    cdef Py_ssize_t out_stamp      # where the stamp goes in the message (before masking)
+    cdef Py_ssize_t expect_stamp   # and in the answer's payload
+    cdef Py_ssize_t expect_len
+    cdef bint masked               # a client's WebSocket frame: the stamp is masked with MASK
     cdef Py_ssize_t in_cap
     cdef bint running
     cdef public long long total
     cdef long long in_flight
     cdef long long errs[E_COUNT]
+    cdef tuple error_names
 
     def __cinit__(self):
         self.conns = NULL
         self.epfd = -1
 
-    def __init__(self, fds, Py_ssize_t size, bytes pattern):
+    cdef setup(self, fds, bytes out, Py_ssize_t out_stamp, bytes expect, Py_ssize_t expect_stamp,
+               bint masked, Py_ssize_t in_cap, tuple error_names):
+        """Each connection gets a copy of ``out`` (the message) and of ``expect`` (the answer's
+        payload), an input buffer of ``in_cap`` bytes, and its socket registered with epoll."""
         cdef Conn* c
-        cdef Py_ssize_t head, i
         cdef epoll_event ev
-        cdef const unsigned char* pat = <const unsigned char*>PyBytes_AS_STRING(pattern)
-        if size < HEADER or size > PyBytes_GET_SIZE(pattern):
-            raise ValueError(f"echo messages must be {HEADER} to {len(pattern)} bytes")
-        self.size = size
+        if out_stamp + STAMP > len(out) or expect_stamp + STAMP > len(expect):
+            raise ValueError("the stamp does not fit in the message")
+        self.out_stamp, self.expect_stamp, self.expect_len = out_stamp, expect_stamp, len(expect)
+        self.masked, self.in_cap, self.error_names = masked, in_cap, error_names
         self.nconns = len(fds)
         self.total = 0
         self.in_flight = 0
         self.running = False
         for i in range(E_COUNT):
             self.errs[i] = 0
-        head = 2 if size < 126 else (4 if size < 65536 else 10)
-        self.in_cap = 2 * (head + size) + 256
         self.epfd = epoll_create1(0)
         if self.epfd < 0:
             raise OSError(errno, "epoll_create1")
@@ -388,28 +392,14 @@ cdef class EchoDriver:
             c = &self.conns[k]
             c.fd = fd
             c.number = k + 1
-            c.out_head = head + 4
-            c.out_len = head + 4 + size
+            c.out_len = len(out)
             c.out = <unsigned char*>malloc(c.out_len)
-            c.expect = <unsigned char*>malloc(size)
-            c.inbuf = <unsigned char*>malloc(self.in_cap)
+            c.expect = <unsigned char*>malloc(self.expect_len)
+            c.inbuf = <unsigned char*>malloc(in_cap)
             if c.out == NULL or c.expect == NULL or c.inbuf == NULL:
                 raise MemoryError()
-            c.out[0] = 0x82  # FIN, binary
-            if head == 2:
-                c.out[1] = 0x80 | size
-            elif head == 4:
-                c.out[1] = 0x80 | 126
-                c.out[2] = (size >> 8) & 0xFF
-                c.out[3] = size & 0xFF
-            else:
-                c.out[1] = 0x80 | 127
-                for i in range(8):
-                    c.out[2 + i] = (size >> (56 - 8 * i)) & 0xFF
-            memcpy(c.out + head, MASK, 4)
-            memcpy(c.expect, pat, size)
-            for i in range(size):
-                c.out[c.out_head + i] = pat[i] ^ MASK[i & 3]
+            memcpy(c.out, PyBytes_AS_STRING(out), c.out_len)
+            memcpy(c.expect, PyBytes_AS_STRING(expect), self.expect_len)
             ev.events = EPOLLIN | EPOLLRDHUP
             ev.data.u32 = k
             if epoll_ctl(self.epfd, EPOLL_CTL_ADD, fd, &ev) < 0:
@@ -428,7 +418,7 @@ cdef class EchoDriver:
 
     def errors(self):
         """[(kind, count)] for every kind of error seen."""
-        return [(ERROR_NAMES[i], self.errs[i]) for i in range(E_COUNT) if self.errs[i]]
+        return [(self.error_names[i], self.errs[i]) for i in range(E_COUNT) if self.errs[i]]
 
     cdef void error(self, int kind, Conn* c) noexcept nogil:
         self.errs[kind] += 1
@@ -455,34 +445,45 @@ cdef class EchoDriver:
         return 0
 
     cdef int send_next(self, Conn* c) noexcept nogil:
-        """Stamp the next message (connection number, counter) into the frame and the expected
-        echo, and send it."""
-        cdef unsigned char stamp[HEADER]
+        """Stamp the next message (connection number, counter) into the message and the expected
+        answer, and send it."""
+        cdef unsigned char stamp[STAMP]
         cdef unsigned long long n
+        cdef unsigned int number = c.number
         cdef int i
         c.n += 1
         n = c.n
-        stamp[0] = (c.number >> 24) & 0xFF
-        stamp[1] = (c.number >> 16) & 0xFF
-        stamp[2] = (c.number >> 8) & 0xFF
-        stamp[3] = c.number & 0xFF
-        for i in range(8):
-            stamp[11 - i] = n & 0xFF
-            n >>= 8
-        for i in range(HEADER):
-            c.expect[i] = stamp[i]
-            c.out[c.out_head + i] = stamp[i] ^ MASK[i & 3]
+        for i in range(STAMP - 1, 3, -1):  # the counter: 8 digits
+            stamp[i] = 48 + n % 10
+            n //= 10
+        for i in range(3, -1, -1):  # the connection's number: 4 digits
+            stamp[i] = 48 + number % 10
+            number //= 10
+        for i in range(STAMP):
+            c.expect[self.expect_stamp + i] = stamp[i]
+            c.out[self.out_stamp + i] = stamp[i] ^ MASK[i & 3] if self.masked else stamp[i]
         c.out_off = 0
         c.outstanding = True
         self.in_flight += 1
         return self.send_pending(c)
 
-    cdef int receive(self, Conn* c) noexcept nogil:
-        """Read what has arrived and take every whole frame out of it. -1: the connection is gone."""
-        cdef ssize_t got
-        cdef Py_ssize_t pos, length, head, k
-        cdef unsigned char* b
-        got = recv(c.fd, c.inbuf + c.in_len, self.in_cap - c.in_len, 0)
+    cdef int answered(self, Conn* c, const unsigned char* payload, Py_ssize_t length) noexcept nogil:
+        """An answer came back with ``payload``: check it, count it, send the next message."""
+        if not c.outstanding:
+            self.error(E_UNEXPECTED, c)
+        elif length != self.expect_len or memcmp(payload, c.expect, length) != 0:
+            self.error(E_MISMATCH, c)
+        c.outstanding = False
+        self.in_flight -= 1
+        self.total += 1
+        if self.running:
+            return self.send_next(c)
+        return 0
+
+    cdef int fill(self, Conn* c) noexcept nogil:
+        """Read what has arrived into ``c.inbuf``: 1 when something did, 0 when nothing, -1 when
+        the connection is gone."""
+        cdef ssize_t got = recv(c.fd, c.inbuf + c.in_len, self.in_cap - c.in_len, 0)
         if got == 0:
             self.error(E_CLOSED, c)
             return -1
@@ -492,49 +493,17 @@ cdef class EchoDriver:
             self.error(E_CLOSED, c)
             return -1
         c.in_len += got
-        b = c.inbuf
-        pos = 0
-        while c.in_len - pos >= 2:
-            length = b[pos + 1] & 0x7F
-            head = 2
-            if b[pos + 1] & 0x80:  # a server must not mask
-                self.error(E_FRAME, c)
-                return -1
-            if length == 126:
-                if c.in_len - pos < 4:
-                    break
-                length = (b[pos + 2] << 8) | b[pos + 3]
-                head = 4
-            elif length == 127:
-                if c.in_len - pos < 10:
-                    break
-                length = 0
-                for k in range(8):
-                    length = (length << 8) | b[pos + 2 + k]
-                head = 10
-            if head + length > self.in_cap:
-                self.error(E_FRAME, c)
-                return -1
-            if c.in_len - pos < head + length:
-                break
-            if b[pos] == 0x82:
-                if not c.outstanding:
-                    self.error(E_UNEXPECTED, c)
-                elif length != self.size or memcmp(b + pos + head, c.expect, self.size) != 0:
-                    self.error(E_MISMATCH, c)
-                c.outstanding = False
-                self.in_flight -= 1
-                self.total += 1
-                if self.running and self.send_next(c) < 0:
-                    return -1
-            elif b[pos] != 0x89 and b[pos] != 0x8A:  # pings and pongs are allowed, and ignored
-                self.error(E_FRAME, c)
-                return -1
-            pos += head + length
+        return 1
+
+    cdef void consume(self, Conn* c, Py_ssize_t pos) noexcept nogil:
+        """The first ``pos`` bytes of ``c.inbuf`` are dealt with."""
         if pos:
             c.in_len -= pos
-            memmove(b, b + pos, c.in_len)
-        return 0
+            memmove(c.inbuf, c.inbuf + pos, c.in_len)
+
+    cdef int receive(self, Conn* c) noexcept nogil:
+        """Read what has arrived and take every whole answer out of it. -1: the connection is gone."""
+        return -1
 
     cdef void loop(self, double seconds, bint until_drained) noexcept nogil:
         cdef epoll_event events[1024]
@@ -581,7 +550,7 @@ cdef class EchoDriver:
             self.loop(seconds, False)
 
     def drain(self, double timeout):
-        """Stop sending; wait up to ``timeout`` seconds for the echoes in flight. Returns how
+        """Stop sending; wait up to ``timeout`` seconds for the answers in flight. Returns how
         many never came back."""
         self.running = False
         with nogil:
@@ -591,3 +560,165 @@ cdef class EchoDriver:
     def alive(self):
         """The file descriptors of the connections that did not fail."""
         return [self.conns[k].fd for k in range(self.nconns) if self.conns[k].fd >= 0]
+
+
+cdef class EchoDriver(Driver):
+    """WebSocket connections (the handshake done), each with one binary message of ``size``
+    bytes in flight (``pattern``'s first ``size`` bytes, stamped), its echo compared byte for
+    byte."""
+
+    cdef Py_ssize_t size
+
+    def __init__(self, fds, Py_ssize_t size, bytes pattern):
+        cdef Py_ssize_t head, i
+        cdef const unsigned char* pat = <const unsigned char*>PyBytes_AS_STRING(pattern)
+        if size < STAMP or size > PyBytes_GET_SIZE(pattern):
+            raise ValueError(f"echo messages must be {STAMP} to {len(pattern)} bytes")
+        self.size = size
+        head = 2 if size < 126 else (4 if size < 65536 else 10)
+        frame = bytearray(head + 4 + size)
+        frame[0] = 0x82  # FIN, binary
+        if head == 2:
+            frame[1] = 0x80 | size
+        elif head == 4:
+            frame[1] = 0x80 | 126
+            frame[2:4] = size.to_bytes(2, "big")
+        else:
+            frame[1] = 0x80 | 127
+            frame[2:10] = size.to_bytes(8, "big")
+        for i in range(4):
+            frame[head + i] = MASK[i]
+        for i in range(size):
+            frame[head + 4 + i] = pat[i] ^ MASK[i & 3]
+        self.setup(
+            fds, bytes(frame), head + 4, pattern[:size], 0, True, 2 * (head + size) + 256,
+            ("echo differs", "unexpected echo", "unexpected frame", "dropped", "socket error"),
+        )
+
+    cdef int receive(self, Conn* c) noexcept nogil:
+        cdef Py_ssize_t pos, length, head, k
+        cdef unsigned char* b
+        cdef int got = self.fill(c)
+        if got <= 0:
+            return got
+        b = c.inbuf
+        pos = 0
+        while c.in_len - pos >= 2:
+            length = b[pos + 1] & 0x7F
+            head = 2
+            if b[pos + 1] & 0x80:  # a server must not mask
+                self.error(E_FRAME, c)
+                return -1
+            if length == 126:
+                if c.in_len - pos < 4:
+                    break
+                length = (b[pos + 2] << 8) | b[pos + 3]
+                head = 4
+            elif length == 127:
+                if c.in_len - pos < 10:
+                    break
+                length = 0
+                for k in range(8):
+                    length = (length << 8) | b[pos + 2 + k]
+                head = 10
+            if head + length > self.in_cap:
+                self.error(E_FRAME, c)
+                return -1
+            if c.in_len - pos < head + length:
+                break
+            if b[pos] == 0x82:
+                if self.answered(c, b + pos + head, length) < 0:
+                    return -1
+            elif b[pos] != 0x89 and b[pos] != 0x8A:  # pings and pongs are allowed, and ignored
+                self.error(E_FRAME, c)
+                return -1
+            pos += head + length
+        self.consume(c, pos)
+        return 0
+
+
+cdef Py_ssize_t find_crlf(const unsigned char* b, Py_ssize_t start, Py_ssize_t n, bint twice) noexcept nogil:
+    """Where the first CRLF (``twice``: CRLFCRLF) of ``b[start:n]`` starts; -1: none."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t width = 4 if twice else 2
+    for i in range(start, n - width + 1):
+        if b[i] == 13 and b[i + 1] == 10 and (not twice or (b[i + 2] == 13 and b[i + 3] == 10)):
+            return i
+    return -1
+
+
+cdef bint field_is(const unsigned char* line, Py_ssize_t n, const char* name, Py_ssize_t size) noexcept nogil:
+    """Whether the header line ``line[:n]`` is the field ``name`` (lower case, with its colon)."""
+    cdef Py_ssize_t i
+    if n < size:
+        return False
+    for i in range(size):
+        if (line[i] | 0x20) != <unsigned char>name[i]:  # letters, '-' and ':' alike
+            return False
+    return True
+
+
+cdef Py_ssize_t content_length(const unsigned char* b, Py_ssize_t n) noexcept nogil:
+    """The Content-Length of the response head ``b[:n]`` (its status line first, no blank line);
+    -1 without one, with a malformed one, or with a Transfer-Encoding."""
+    cdef Py_ssize_t line = find_crlf(b, 0, n, False) + 2, end, i
+    cdef Py_ssize_t value = -1
+    while 1 < line < n:
+        end = find_crlf(b, line, n, False)
+        if end < 0:
+            end = n
+        if field_is(b + line, end - line, b"transfer-encoding:", 18):
+            return -1
+        if field_is(b + line, end - line, b"content-length:", 15):
+            i = line + 15
+            while i < end and (b[i] == 32 or b[i] == 9):
+                i += 1
+            if i == end:
+                return -1
+            value = 0
+            while i < end and 48 <= b[i] <= 57:
+                value = value * 10 + (b[i] - 48)
+                i += 1
+        line = end + 2
+    return value
+
+
+cdef class HttpDriver(Driver):
+    """Keep-alive HTTP/1.1 connections, each with one request in flight (no pipelining):
+    ``request``, stamped at ``request_stamp``. Each answer must be a ``200`` with a
+    Content-Length and the body ``body``, stamped at ``body_stamp``."""
+
+    def __init__(self, fds, bytes request, Py_ssize_t request_stamp, bytes body, Py_ssize_t body_stamp):
+        self.setup(
+            fds, request, request_stamp, body, body_stamp, False, 16384 + len(body),
+            ("body differs", "unexpected response", "not a 200 with a Content-Length", "dropped",
+             "socket error"),
+        )
+
+    cdef int receive(self, Conn* c) noexcept nogil:
+        cdef Py_ssize_t pos = 0, end, length
+        cdef unsigned char* b = c.inbuf
+        cdef int got = self.fill(c)
+        if got <= 0:
+            return got
+        while True:
+            end = find_crlf(b, pos, c.in_len, True)
+            if end < 0:
+                if c.in_len == self.in_cap:  # a head larger than the buffer
+                    self.error(E_FRAME, c)
+                    return -1
+                break
+            if end - pos < 13 or memcmp(b + pos, b"HTTP/1.1 200", 12) != 0 or (b[pos + 12] != 32 and b[pos + 12] != 13):
+                self.error(E_FRAME, c)
+                return -1
+            length = content_length(b + pos, end - pos)
+            if length < 0 or end + 4 + length - pos > self.in_cap:
+                self.error(E_FRAME, c)
+                return -1
+            if c.in_len < end + 4 + length:
+                break
+            if self.answered(c, b + end + 4, length) < 0:
+                return -1
+            pos = end + 4 + length
+        self.consume(c, pos)
+        return 0

@@ -1,15 +1,16 @@
 """The load generator: one process, one CPU, its hot paths compiled (``_fastclient.pyx``). The echo
-scenarios drive plain sockets from one epoll loop in C; the others use picows (a Cython WebSocket
-client) on uvloop.
+and HTTP scenarios drive plain sockets from one epoll loop in C; the others use picows (a Cython
+WebSocket client) on uvloop.
 
-Run by ``benchmarks/run.py``, once per (server, scenario, repeat); it can also be run by hand:
+Run by ``benchmarks/run.py`` and ``benchmarks/asgi.py``, once per (server, scenario, repeat); it can
+also be run by hand:
 
     python benchmarks/client.py --url ws://127.0.0.1:9001/ --scenario echo --connections 100 --size 64
 
 It prints one JSON object on its last line of stdout: the measured ``value`` and its ``unit``, the
 ``errors`` it saw (with a few ``error_samples``), its own CPU use over the measured window
 (``client_cpu``, a fraction of one core) and the server's (``server_cpu``, when ``--server-pid``
-is given). ``client_saturated`` is true when the client used more than 90% of its core: the server
+is given: that process and its children, every thread). ``client_saturated`` is true when the client used more than 90% of its core: the server
 might have gone faster with a faster client, so the value is only a lower bound.
 
 Scenarios:
@@ -19,6 +20,11 @@ Scenarios:
                flight: send, wait for the echo, compare it byte for byte, send the next one.
                Value: round trips/s. Every message carries the connection's number and a counter,
                so a lost, repeated, reordered or corrupted echo is an error.
+    http       ``--connections`` keep-alive HTTP/1.1 connections (``--url http://host:port/json/``),
+               each with one request in flight (no pipelining): ``GET /json/<tag>``, where the
+               tag is 12 digits (the connection's number, a counter); the response must be a 200
+               with a Content-Length and the JSON ``HTTP_BODY`` carrying that tag, byte for byte.
+               Value: requests/s.
     handshake  ``--connections`` concurrent connectors, each in a loop: TCP connect, upgrade, send a
                close frame, wait for the server's close frame (code 1000) and for the server to
                close the TCP connection. Value: handshakes/s.
@@ -149,17 +155,23 @@ def steal_time() -> float:
 
 
 class CpuMeter:
-    """Wall time, the client's CPU time, the server's, and other processes' over a window."""
+    """Wall time, the client's CPU time, the server's, and other processes' over a window. The
+    server's is that of its process and of the processes it started (a master's workers, as
+    granian's and hypercorn's), every thread of each."""
 
     def __init__(self, server_pid: int | None) -> None:
-        self.server = psutil.Process(server_pid) if server_pid else None
-        self.exclude = {os.getpid(), os.getppid(), server_pid or 0}
+        self.servers: list[psutil.Process] = []
+        if server_pid:
+            server = psutil.Process(server_pid)
+            self.servers = [server, *server.children(recursive=True)]
+        self.exclude = {os.getpid(), os.getppid(), *(p.pid for p in self.servers)}
 
     def _server_cpu(self) -> float:
-        if self.server is None:
-            return 0.0
-        times = self.server.cpu_times()
-        return times.user + times.system
+        total = 0.0
+        for server in self.servers:
+            times = server.cpu_times()
+            total += times.user + times.system
+        return total
 
     def start(self) -> None:
         self.o0, self.st0 = others_cpu(self.exclude), steal_time()
@@ -181,7 +193,7 @@ class CpuMeter:
             "other_cpu": round(others / wall, 3),
             "steal": round((steal - self.st0) / wall, 3),
         }
-        if self.server is not None:
+        if self.servers:
             result["server_cpu"] = round((server - self.s0) / wall, 3)
         return result
 
@@ -328,15 +340,22 @@ CLOSE_FRAME = b"\x88\x82\x00\x00\x00\x00\x03\xe8"  # close 1000, masked with a z
 CLOSE_REPLY = b"\x88\x02\x03\xe8"  # the server's close frame 1000
 
 
+def connect_raw(url: str, timeout: float = 10.0) -> socket.socket:
+    """A TCP connection to ``url``'s host and port, on a plain blocking socket, without Nagle."""
+    parts = urllib.parse.urlsplit(url)
+    sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def upgrade_raw(url: str, timeout: float = 10.0) -> socket.socket:
     """One WebSocket connection on a plain blocking socket. The 101 is checked (status and
     ``Sec-WebSocket-Accept``) and nothing may follow it; any failure raises ``OSError``."""
     parts = urllib.parse.urlsplit(url)
     key = base64.b64encode(os.urandom(16))
     accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-    sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout)
+    sock = connect_raw(url, timeout)
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(
             b"GET " + (parts.path or "/").encode() + b" HTTP/1.1\r\nHost: " + parts.netloc.encode() + b"\r\n"
             b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
@@ -364,13 +383,14 @@ def upgrade_raw(url: str, timeout: float = 10.0) -> socket.socket:
     return sock
 
 
-def open_raw(url: str, n: int) -> list[socket.socket]:
-    """Open ``n`` WebSocket connections on plain non-blocking sockets (for ``EchoDriver``), one
-    after the other; every 101 is checked; failures are errors."""
+def open_raw(url: str, n: int, upgrade: bool = True) -> list[socket.socket]:
+    """Open ``n`` connections on plain non-blocking sockets (for the drivers of ``_fastclient``),
+    one after the other: WebSocket connections (every 101 checked), or without ``upgrade`` plain
+    TCP ones; failures are errors."""
     opened = []
     for _ in range(n):
         try:
-            sock = upgrade_raw(url)
+            sock = upgrade_raw(url) if upgrade else connect_raw(url)
         except OSError as exc:
             STATS.error("connect", f"{type(exc).__name__}: {exc}")
             continue
@@ -404,30 +424,65 @@ def close_raw(socks: list[socket.socket], timeout: float = 15.0) -> None:
             )
 
 
+def drive(driver: Any, args: argparse.Namespace, meter: CpuMeter, what: str) -> dict[str, Any]:
+    """Run a driver of ``_fastclient`` (``what`` it counts: "echoes") for the warm-up, then for the
+    measured window; then wait for the answers in flight. Its errors go to ``STATS``."""
+    driver.start()
+    driver.run(args.warmup)
+    meter.start()
+    count0 = driver.total
+    driver.run(args.duration)
+    count1 = driver.total
+    window = meter.stop()
+    lost = driver.drain(10.0)
+    if lost:
+        STATS.error(what, f"{lost} {what} never came back")
+    for kind, count in driver.errors():
+        STATS.error(kind, f"{count} times", count)
+    return {"value": (count1 - count0) / window["wall"], **window}
+
+
+def opened_all(socks: list[socket.socket], n: int) -> list[int]:
+    """The sockets' file descriptors, once all ``n`` connections opened."""
+    if len(socks) < n:
+        raise RuntimeError(f"only {len(socks)} of {n} connections opened")
+    return [sock.fileno() for sock in socks]
+
+
 async def scenario_echo(args: argparse.Namespace, meter: CpuMeter) -> dict[str, Any]:
     socks = open_raw(args.url, args.connections)
     try:
-        if len(socks) < args.connections:
-            raise RuntimeError(f"only {len(socks)} of {args.connections} connections opened")
-        driver = fast.EchoDriver([sock.fileno() for sock in socks], args.size, PATTERN)
-        driver.start()
-        driver.run(args.warmup)
-        meter.start()
-        count0 = driver.total
-        driver.run(args.duration)
-        count1 = driver.total
-        window = meter.stop()
-        lost = driver.drain(10.0)
-        if lost:
-            STATS.error("echo", f"{lost} echoes never came back")
-        for kind, count in driver.errors():
-            STATS.error(kind, f"{count} times", count)
+        driver = fast.EchoDriver(opened_all(socks, args.connections), args.size, PATTERN)
+        result = drive(driver, args, meter, "echoes")
         alive = set(driver.alive())
         close_raw([sock for sock in socks if sock.fileno() in alive])
     finally:
         for sock in socks:
             sock.close()
-    return {"value": (count1 - count0) / window["wall"], "unit": "round trips/s", **window}
+    return {**result, "unit": "round trips/s"}
+
+
+# -- http --------------------------------------------------------------------------------------------
+
+#: What ``GET <path><tag>`` must answer (``benchmarks/servers/fastapi_app.py``): this JSON, compact
+#: as FastAPI writes it, with the request's 12-character tag.
+HTTP_BODY = b'{"message":"Hello, World!","tag":"%s"}'
+
+
+async def scenario_http(args: argparse.Namespace, meter: CpuMeter) -> dict[str, Any]:
+    parts = urllib.parse.urlsplit(args.url)
+    tag = b"0" * 12  # stamped by the driver: the connection's number and a counter
+    request = b"GET %s%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (parts.path.encode(), tag, parts.netloc.encode())
+    body = HTTP_BODY % tag
+    socks = open_raw(args.url, args.connections, upgrade=False)
+    try:
+        fds = opened_all(socks, args.connections)
+        driver = fast.HttpDriver(fds, request, request.index(tag), body, body.index(tag))
+        result = drive(driver, args, meter, "responses")
+    finally:
+        for sock in socks:
+            sock.close()
+    return {**result, "unit": "requests/s"}
 
 
 # -- handshake ---------------------------------------------------------------------------------------
@@ -580,6 +635,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     meter = CpuMeter(args.server_pid)
     scenarios: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
         "echo": scenario_echo,
+        "http": scenario_http,
         "handshake": scenario_handshake,
         "memory": scenario_memory,
         "broadcast": scenario_broadcast,
@@ -595,7 +651,7 @@ def main() -> None:
     )
     parser.add_argument("--url", required=True)
     parser.add_argument(
-        "--scenario", choices=("check", "echo", "handshake", "memory", "broadcast"), required=True
+        "--scenario", choices=("check", "echo", "http", "handshake", "memory", "broadcast"), required=True
     )
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--size", type=int, default=64, help="echo message size in bytes")

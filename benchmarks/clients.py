@@ -59,7 +59,7 @@ SERVER = "duplex_engine"
 sys.path.insert(0, str(HERE))
 import harness  # noqa: E402
 import report  # noqa: E402
-from harness import DASH, DOCS, LOGS, RESULTS, SATURATED, fmt_count, fmt_pct, median_of  # noqa: E402
+from harness import DASH, DOCS, LOGS, RESULTS, SATURATED, fmt_count, fmt_pct, fmt_ratio, median_of, verdict  # noqa: E402
 
 CLIENTS: dict[str, dict[str, Any]] = {
     "duplex_4d": {
@@ -499,35 +499,14 @@ def fill_cell(cell: dict[str, Any], ok: list[dict[str, Any]], records: list[dict
 def ratio(
     summary: dict[str, Any], size: str, face: str, peer: str, per_cpu: bool = False
 ) -> tuple[float | None, str]:
-    """duplex's ``face`` / ``peer``: the median of the per-repeat ratios (each pairs two
-    measurements made within a minute of each other), and its qualifier: "≥" when only duplex's
-    runs had the server saturated (duplex's figure is a lower bound), "≤" when only the peer's,
-    "~" when both (the ratio then says little). Per client CPU-second, no qualifier."""
-    row = summary.get(size, {})
-    a, b = row.get(face), row.get(peer)
-    if not a or not b:
-        return None, ""
-    key = "by_repeat_per_cpu" if per_cpu else "by_repeat"
-    pairs = harness.paired(a[key], b[key])
-    if not pairs:
-        return None, ""
-    qualifier = ""
-    if not per_cpu:
-        qualifier = {
-            (True, False): "≥ ",
-            (False, True): "≤ ",
-            (True, True): "~ ",
-        }.get((a["server_saturated"], b["server_saturated"]), "")
-    return statistics.median(pairs), qualifier
+    """duplex's ``face`` / ``peer`` (see ``harness.ratio``): "≥" when only duplex's runs had the
+    server saturated (duplex's figure is a lower bound), "≤" when only the peer's."""
+    return harness.ratio(summary.get(size, {}), face, peer, "server_saturated", per_cpu)
 
 
 # -- the docs section ---------------------------------------------------------------------------------
 
 SECTION = "## Clients"
-
-
-def fmt_ratio(value: float | None, qualifier: str = "") -> str:
-    return "" if value is None else f"{qualifier}{value:.2f}\u00d7"
 
 
 def table(data: dict[str, Any]) -> str:
@@ -573,18 +552,6 @@ def goal_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
                 | {"ratio_per_cpu": rc}
             )
     return rows
-
-
-def verdict(value: float | None, target: float, qualifier: str = "") -> str:
-    if value is None:
-        return "not measured"
-    if qualifier.startswith("~"):
-        return "undecided (both at the server's limit)"
-    if qualifier.startswith("≥"):
-        return "**met**" if value >= target else "undecided (a lower bound, under the goal)"
-    if qualifier.startswith("≤"):
-        return "**not met**" if value < target else "undecided (an upper bound, over the goal)"
-    return "**met**" if value >= target else "**not met**"
 
 
 def goals_table(data: dict[str, Any]) -> str:

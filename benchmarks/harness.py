@@ -1,4 +1,4 @@
-"""What the benchmark scripts (``run.py``, ``cluster.py``, ``clients.py``) share: their child
+"""What the benchmark scripts (``run.py``, ``cluster.py``, ``clients.py``, ``asgi.py``) share: their child
 processes (started pinned, killed on the way out), free ports, the wait for a quiet machine and
 the re-measurement of noisy cells, the interleaved plan of measurements, the results file and its
 ``meta``, the sections they write into ``docs/benchmarks.md``, the options they have in common,
@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
+
+import psutil
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -66,8 +68,11 @@ def pin_to(cpu: int | None) -> Any:
     return preexec
 
 
-def spawn(cmd: list[str], log: Path, pin: int | None) -> subprocess.Popen[bytes]:
-    """``cmd`` started on CPU ``pin`` (any: None), its output into ``log``, killed by ``kill_all``."""
+def spawn(
+    cmd: list[str], log: Path, pin: int | None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``cmd`` started on CPU ``pin`` (any: None), with ``env`` added to the environment, its
+    output into ``log``, killed by ``kill_all``."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
             cmd,
@@ -76,9 +81,26 @@ def spawn(cmd: list[str], log: Path, pin: int | None) -> subprocess.Popen[bytes]
             stdin=subprocess.DEVNULL,
             preexec_fn=pin_to(pin),
             cwd=ROOT,
+            env={**os.environ, **env} if env else None,
         )
     LIVE.append(proc)
     return proc
+
+
+def wait_ready(
+    name: str, proc: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool], what: str
+) -> None:
+    """Wait (30 s at most) until ``ready()``; an error if ``proc`` exits first or it never is
+    (the process then killed); ``what``: the wait, for the error ("print 'ready'")."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode} before it was ready; see {log}")
+        if ready():
+            return
+        time.sleep(0.05)
+    kill(proc)
+    raise RuntimeError(f"{name} did not {what} within 30 s; see {log}")
 
 
 def start_server(
@@ -88,21 +110,25 @@ def start_server(
     a connection."""
     port = free_port()
     proc = spawn([sys.executable, str(script), "--port", str(port), *args], log, pin)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode} before it was ready; see {log}")
-        if b"ready" in log.read_bytes():
-            with socket.create_connection(("127.0.0.1", port), timeout=5):
-                pass
-            return proc, port
-        time.sleep(0.05)
-    kill(proc)
-    raise RuntimeError(f"{name} did not print 'ready' within 30 s; see {log}")
+    wait_ready(name, proc, log, lambda: b"ready" in log.read_bytes(), "print 'ready'")
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    return proc, port
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """``pid`` and the processes it started (a master's workers)."""
+    try:
+        proc = psutil.Process(pid)
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, a short wait, SIGKILL: this process and nothing else."""
+    """SIGTERM, a short wait, SIGKILL: this process; then whatever of its own children (a
+    master's workers) outlived it, by their ids; nothing else."""
+    children = tree(proc.pid)[1:] if proc.poll() is None else []
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
@@ -112,6 +138,9 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             proc.wait(5)
+    for child in children:
+        with contextlib.suppress(psutil.Error):  # gone already
+            child.kill()
     if proc in LIVE:
         LIVE.remove(proc)
 
@@ -122,10 +151,11 @@ def kill_all() -> None:
 
 
 def threads_pinned(pid: int, cpu: int) -> bool:
-    """Whether every thread of ``pid`` may run on ``cpu`` only (threads inherit the mask)."""
+    """Whether every thread of ``pid`` and of its child processes may run on ``cpu`` only
+    (threads and children inherit the mask)."""
     try:
-        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-        return all(os.sched_getaffinity(tid) == {cpu} for tid in tids)
+        tids = [int(t) for p in tree(pid) for t in os.listdir(f"/proc/{p.pid}/task")]
+        return bool(tids) and all(os.sched_getaffinity(tid) == {cpu} for tid in tids)
     except (FileNotFoundError, ProcessLookupError):
         return False
 
@@ -470,6 +500,49 @@ def median_of(records: list[Record], get: Any) -> float | None:
 def paired(a: dict[str, float], b: dict[str, float]) -> list[float]:
     """a / b for each repeat measured on both sides (``by_repeat`` dicts)."""
     return [value / b[k] for k, value in a.items() if b.get(k)]
+
+
+def ratio(row: Record, a: str, b: str, bound: str, per_cpu: bool = False) -> tuple[float | None, str]:
+    """Column ``a`` / column ``b`` of a summary's ``row``: the median of the per-repeat ratios
+    (each pairs two measurements made within a minute of each other), and its qualifier: "≥ "
+    when only ``a``'s cell is a bound (``cell[bound]``: its figure is a lower bound), "≤ " when
+    only ``b``'s, "~ " when both (the ratio then says little). Per CPU-second
+    (``by_repeat_per_cpu``), no qualifier."""
+    cell_a, cell_b = row.get(a), row.get(b)
+    if not cell_a or not cell_b:
+        return None, ""
+    key = "by_repeat_per_cpu" if per_cpu else "by_repeat"
+    pairs = paired(cell_a[key], cell_b[key])
+    if not pairs:
+        return None, ""
+    qualifier = ""
+    if not per_cpu:
+        qualifier = {
+            (True, False): "≥ ",
+            (False, True): "≤ ",
+            (True, True): "~ ",
+        }.get((bool(cell_a[bound]), bool(cell_b[bound])), "")
+    return statistics.median(pairs), qualifier
+
+
+def fmt_ratio(value: float | None, qualifier: str = "") -> str:
+    return "" if value is None else f"{qualifier}{value:.2f}\u00d7"
+
+
+def verdict(
+    value: float | None, target: float, qualifier: str = "", limit: str = "the server's limit"
+) -> str:
+    """Whether a ratio meets a goal of ``≥ target``, given its qualifier (see ``ratio``); ``limit``:
+    what made both figures bounds."""
+    if value is None:
+        return "not measured"
+    if qualifier.startswith("~"):
+        return f"undecided (both at {limit})"
+    if qualifier.startswith("≥"):
+        return "**met**" if value >= target else "undecided (a lower bound, under the goal)"
+    if qualifier.startswith("≤"):
+        return "**not met**" if value < target else "undecided (an upper bound, over the goal)"
+    return "**met**" if value >= target else "**not met**"
 
 
 def failed_text(record: Record) -> str:

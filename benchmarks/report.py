@@ -576,6 +576,7 @@ python benchmarks/instructions.py      # instructions per message and per handsh
 python benchmarks/idle_memory.py       # idle memory per connection, compression off and on (below)
 python benchmarks/cluster.py           # two processes and Redis against python-socketio ("Cluster", below)
 python benchmarks/clients.py           # the clients: duplex's against websockets, aiohttp, picows ("Clients")
+python benchmarks/asgi.py              # one FastAPI app on duplex, uvicorn, hypercorn, granian ("ASGI")
 ```
 
 Linux only (CPU pinning, `/proc`); it needs two CPUs, a C compiler and Python headers (the load
@@ -765,7 +766,7 @@ Within a repeat, scenarios run in order and servers in a rotated order. The tabl
   / time from each request to its last delivery. Before measuring, one-message rounds make sure
   the server has registered every client.
 """
-    (docs / "benchmarks.md").write_text(page + script_sections("cluster", "clients"))
+    (docs / "benchmarks.md").write_text(page + script_sections("cluster", "clients", "asgi"))
 
 
 def script_sections(*names: str) -> str:
@@ -785,7 +786,7 @@ def script_sections(*names: str) -> str:
 def replace_section(page: str, heading: str, section: str) -> str:
     """``page`` with its section ``heading`` ("## Cluster": from that line to the next "## "
     heading or the end) replaced by ``section``, or with ``section`` added at the end. The
-    sections that scenario scripts append (Cluster, Clients) each keep the others."""
+    sections that scenario scripts append (Cluster, Clients, ASGI) each keep the others."""
     lines = page.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if line.rstrip("\n") == heading), None)
     if start is None:

@@ -269,7 +269,9 @@ def _banner(args: argparse.Namespace, root: str | None, port: int, tls_port: int
         secure_websocket = f"wss://{host}:{tls_port}{args.path}" if websocket else ""
         lines.append(f"duplex: and {' , '.join(part for part in (secure, secure_websocket) if part)}")
     if args.workers > 1:
-        lines.append(f"duplex: {args.workers} workers, sharing the broker {configured_broker(args.broker)}")
+        broker = configured_broker(args.broker)
+        shared = f", sharing the broker {broker}" if broker else ""
+        lines.append(f"duplex: {args.workers} workers{shared}")
     lines.append("duplex: press Ctrl-C to stop")
     return "\n".join(lines)
 

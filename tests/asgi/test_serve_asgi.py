@@ -79,3 +79,15 @@ def test_asgi_module_that_does_not_import_is_one_line_and_status_2() -> None:
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("duplex: error: ")
     assert "no_such_module_here" in line
+
+
+def test_workers_serve_an_asgi_app_alone_without_a_broker() -> None:
+    # No WebSocketServer of duplex's own, so no broadcast() to share: the workers need no broker.
+    with ServeProcess("--asgi", "served_app:app", "--workers", "2", "--port", "0", cwd=HERE) as served:
+        port = wait_for_port(served)
+        assert "broker" not in served.output()
+        served.wait_for(r"^duplex: 2 workers$", streams=("stdout",), timeout=0)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=TIMEOUT, trust_env=False) as http:
+            for _ in range(4):
+                assert http.get("/hello", params={"name": "w"}).json() == {"hello": "w"}
+        stop(served)

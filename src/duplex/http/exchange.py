@@ -104,6 +104,7 @@ class Exchange:
         "_buffered",
         "_chunked",
         "_chunks",
+        "_close_said",
         "_connection",
         "_eof",
         "_head_bytes",
@@ -111,6 +112,7 @@ class Exchange:
         "_waiter",
         "body_complete",
         "client",
+        "head_sent",
         "keep_alive",
         "lost",
         "request",
@@ -140,6 +142,8 @@ class Exchange:
         self._chunked = False
         self._length_left = -1  # the declared Content-Length still to write; -1: none declared
         self._head_bytes = b""  # the response head, held until the first body chunk
+        self.head_sent = False  # the head is on its way: no other response can replace it
+        self._close_said = False  # the application's own Connection header says close
 
     def __repr__(self) -> str:
         return f"<Exchange {self.request.method} {self.request.path}>"
@@ -231,34 +235,55 @@ class Exchange:
             raise RuntimeError("the response has started already: http.response.start comes once")
         if type(status) is not int or not 200 <= status <= 599:
             raise ValueError(f"response status must be an int from 200 to 599, got {status!r}")
-        lines = []
+        lines: list[bytes] = []
         own = 0  # bit 1: the application gave a Server header, bit 2: a Date header
+        length_at = framing_at = -1  # where its Content-Length and Transfer-Encoding lines are
         for name, value in headers:
             if type(name) is not bytes or type(value) is not bytes:
                 raise TypeError(f"response header names and values are bytes, got {name!r}: {value!r}")
-            special = _SPECIAL.get(name.lower())
+            lowered = name.lower()
+            if lowered not in _TOKENS_SEEN:
+                if _TOKEN.fullmatch(lowered) is None:
+                    raise ValueError(f"invalid response header name {name!r}: it must be a token")
+                if len(_TOKENS_SEEN) < _TOKENS_KEPT:
+                    _TOKENS_SEEN.add(lowered)
+            special = _SPECIAL.get(lowered)
             if special is not None:
                 if special == _CONTENT_LENGTH:
                     if not value.strip().isdigit():
                         raise ValueError(f"invalid Content-Length {value!r}")
                     self._length_left = int(value)
+                    length_at = len(lines)
                 elif special == _TRANSFER_ENCODING:
                     self._chunked = True  # the application asks for chunked framing: the server does it
+                    framing_at = len(lines)
                 elif special == _CONNECTION:
                     if b"close" in value.lower():
                         self.keep_alive = False
+                        self._close_said = True
                 else:
                     own |= special
             lines.append(b"%s: %s\r\n" % (name, value))
+        # RFC 9112 section 6: HTTP/1.0 knows no chunks (the length, or the connection's end, says
+        # where the body ends), and a Transfer-Encoding overrides a Content-Length, which must
+        # not be sent beside it.
+        dropped = 0
+        if self._chunked and self.request.http_version != "1.1":
+            self._chunked = False
+            lines[framing_at] = b""
+            dropped = 1
+        elif self._chunked and length_at >= 0:
+            self._length_left = -1
+            lines[length_at] = b""
+            dropped = 1
         block = b"".join(lines)
-        # One look at the whole block rather than a few per header (measured): names are tokens,
-        # values have no CR, LF or NUL, so nobody can slip in a header or a response of their own.
-        if _HEADER_BLOCK.fullmatch(block) is None:
-            bad = next(line for line in lines if _HEADER_BLOCK.fullmatch(line) is None)
-            raise ValueError(
-                f"invalid response header {bad[:-2]!r}: a name must be a token, a value "
-                "must not hold CR, LF or NUL"
-            )
+        # Values are checked once over the whole block rather than line by line (measured): each
+        # line brings exactly one CR and one LF, so a value with one more cannot start a header
+        # or a response of its own.
+        count = len(lines) - dropped
+        if block.count(b"\n") != count or block.count(b"\r") != count or b"\0" in block:
+            bad = next(v for _, v in headers if b"\r" in v or b"\n" in v or b"\0" in v)
+            raise ValueError(f"invalid response header value {bad!r}: CR, LF and NUL are not allowed")
         ours = (b"" if own & 1 else SERVER_HEADER) + (b"" if own & 2 else date_header())
         self._head_bytes = status_line(status) + ours + block
         self.status = status
@@ -276,13 +301,20 @@ class Exchange:
             raise RuntimeError("http.response.body before http.response.start")
         if self.response_complete:
             raise RuntimeError("the response is complete: nothing more can be sent")
+        has_body = self.request.method != "HEAD" and self.status not in _NO_BODY
+        if has_body and 0 <= self._length_left < len(body):
+            # Checked before anything is written: the connection can still answer 500 instead.
+            raise RuntimeError(
+                f"response body longer than its Content-Length: {len(body)} bytes more with "
+                f"{self._length_left} left"
+            )
         connection = self._connection
         head = self._head_bytes
         data = b""
         if head:
             self._head_bytes = b""
             data = self._head(head, body, more)
-        if self.request.method != "HEAD" and self.status not in _NO_BODY:
+        if has_body:
             data += self._framed(body, more)
         else:
             self._length_left = -1  # no body goes out: its length is only said, never owed
@@ -291,6 +323,7 @@ class Exchange:
             if self._length_left > 0:
                 self.keep_alive = False  # fewer bytes than declared: only closing can say so
         if not self.lost and data:
+            self.head_sent = True
             connection.write_response(data)
         if not more:
             connection.exchange_done(self)
@@ -313,7 +346,7 @@ class Exchange:
             self._chunked = True
         else:
             self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
-        if not self.keep_alive:
+        if not self.keep_alive and not self._close_said:
             tail += b"Connection: close\r\n"
         return head + tail + b"\r\n"
 
@@ -322,18 +355,16 @@ class Exchange:
             framed = b"%x\r\n%s\r\n" % (len(body), body) if body else b""
             return framed if more else framed + b"0\r\n\r\n"
         if self._length_left >= 0:
-            if len(body) > self._length_left:
-                self.keep_alive = False
-                raise RuntimeError(
-                    f"response body longer than its Content-Length: {len(body)} bytes more with "
-                    f"{self._length_left} left"
-                )
-            self._length_left -= len(body)
+            self._length_left -= len(body)  # send_body made sure it fits
         return body
 
 
-# Header lines as they go out: an RFC 9110 token, ": ", a value without CR, LF or NUL, CRLF.
-_HEADER_BLOCK = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [^\r\n\0]*\r\n)*")
+# An RFC 9110 token: what a header name must be (lower-cased here).
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
+
+# Header names found to be tokens: responses repeat a few names, so most are checked once.
+_TOKENS_SEEN: set[bytes] = set()
+_TOKENS_KEPT = 512
 
 # The response headers the server reads (Server and Date as bits of start_response's ``own``).
 _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION = 8, 16, 32

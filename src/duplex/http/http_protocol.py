@@ -558,7 +558,7 @@ class HttpProtocol:
             return  # answered before it failed (background work), or the connection is gone
         self._current = None
         self._busy = False
-        if exchange.response_started:
+        if exchange.head_sent:
             exchange.lose()
             self._close()  # the client sees a response cut short, not a wrong one
         else:
@@ -756,7 +756,7 @@ class HttpProtocol:
         if current is not None:
             self._current = None
             current.lose()
-            if current.response_started:
+            if current.head_sent:
                 self._close()
                 return
             current.response_complete = True  # what it still sends is dropped

@@ -38,8 +38,8 @@ async def serve_http(app: ASGIApp, exchange: Exchange, state: dict[str, Any]) ->
         if exchange.lost:
             return  # the client is gone: specification 2.3 drops what is sent
         if kind == "http.response.body":
-            body = message.get("body", b"")
-            await exchange.send_body(body, message.get("more_body", False))
+            if exchange.write_body(message.get("body", b""), message.get("more_body", False)):
+                await exchange.drain()  # the client does not read: hold the application back
         elif kind == "http.response.start":
             exchange.start_response(message["status"], message.get("headers", ()))
         else:

@@ -44,6 +44,10 @@ MAX_QUEUE = 32
 
 _CONNECT: Message = {"type": "websocket.connect"}
 
+# The sessions' tasks, kept from the garbage collector until they end: asyncio holds tasks weakly,
+# and a session whose client left during the handshake may be referenced by nothing else.
+_running: set[asyncio.Task[None]] = set()
+
 
 class ConnectionClosed(OSError):
     """Sent on a WebSocket connection that is closed (ASGI specification 2.4's ``OSError``)."""
@@ -81,6 +85,8 @@ class WebSocketSession(DirectHandler):
         # The websocket.disconnect once the TCP connection is gone: every receive() after it too.
         self._disconnect: Message | None = None
         self.task = loop.create_task(self._run())
+        _running.add(self.task)
+        self.task.add_done_callback(_running.discard)
 
     def __repr__(self) -> str:
         return f"<WebSocketSession {self.exchange.request.path}>"

@@ -420,7 +420,12 @@ def test_two_pages_on_two_processes_chat_through_the_broker(
 
                 say(ada, "Hello Bob, from the other process")
                 expect_message_from(bob, "Ada", "Hello Bob, from the other process")
-                expect(bob.locator("#users li")).to_have_text(["Bob", "Ada"])
+                # Bob's page lists both, in an order that depends on the broker: his tab was already
+                # subscribed when Ada joined, and her "joined" may reach it before or after his own
+                # welcome (after: she is merged in first; seen once in CI, under load).
+                expect(bob.locator("#users li")).to_have_count(2)
+                for name in ("Bob", "Ada"):
+                    expect(bob.locator("#users li", has_text=re.compile(f"^{name}$"))).to_have_count(1)
                 say(bob, "Hi Ada!")
                 expect_message_from(ada, "Bob", "Hi Ada!")
 

@@ -4,16 +4,20 @@ copy each, as the ASGI specification says), shutdown runs within ``stop()``, a f
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from fastapi import FastAPI, Request
 from starlette.applications import Starlette
 
 import duplex
 from asgi.helpers import Journal, Site
+from cluster.brokers import BrokerProcess
 
 
 def make_app(journal: Journal) -> FastAPI:
@@ -130,3 +134,25 @@ def test_app_without_lifespan_support_is_served(
 
     site = serve_app(app)
     assert http_client(site).get("/").text == "plain"
+
+
+def test_failed_startup_closes_the_broker_link_it_opened(
+    new_web: Callable[..., duplex.WebServer], journal: Journal, tmp_path: Path
+) -> None:
+    # The broker is connected before the application starts; when its startup fails, nothing of
+    # that start is left: no port, no connection to the broker.
+    broker = BrokerProcess("redis", tmp_path)
+    broker.start()
+    try:
+        watcher = redis.Redis.from_url(broker.url)
+        before = len(watcher.client_list())
+        result = new_web().start({"HTTPPort": 0, "broker": broker.url, "asgi": make_failing_app(journal)})
+        assert result["success"] is False, result
+        assert "the database at db.invalid is unreachable" in result["errors"][0]["message"]
+        deadline = time.monotonic() + 5
+        while len(watcher.client_list()) > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(watcher.client_list()) == before, watcher.client_list()
+        watcher.close()
+    finally:
+        broker.stop()

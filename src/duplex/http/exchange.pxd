@@ -10,7 +10,7 @@ cdef class Exchange:
     cdef public object server
     cdef public object _chunks
     cdef public Py_ssize_t _buffered
-    cdef public object _waiter
+    cdef public list _waiters
     cdef public bint _eof
     cdef public bint body_complete
     cdef public bint lost

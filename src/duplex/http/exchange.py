@@ -110,7 +110,10 @@ class Exchange:
         self.server = connection.local_address()
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
-        self._waiter: asyncio.Future[None] | None = None
+        # Who waits in wait_change(): usually one coroutine, at times two (a WebSocket application's
+        # accept and receive during the handshake), each with its own future so that cancelling one
+        # does not cancel the other.
+        self._waiters: list[asyncio.Future[None]] = []
         self._eof = False
         self.body_complete = False
         self.lost = False
@@ -156,16 +159,17 @@ class Exchange:
         self._wake()
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def wait_change(self) -> None:
         """Wait until something happens: body, its end, a disconnect, the response's end, or
         :meth:`wake`."""
-        waiter = self._waiter = self._connection.loop.create_future()
+        waiter = self._connection.loop.create_future()
+        self._waiters.append(waiter)
         await waiter
 
     def wake(self) -> None:

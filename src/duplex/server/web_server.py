@@ -430,10 +430,12 @@ class WebServer:
         if url is not None:
             cluster = ClusterNode(url)
             await cluster.start(BROKER_TIMEOUT)
-        app = await self._start_app()
+        app = None
         http = HttpServer(config)
-        http.app = app
         try:
+            # The application's startup before the ports: a failed one takes no port, and the
+            # broker link made above is closed again.
+            app = http.app = await self._start_app()
             await http.start(listen)
         except BaseException:
             if app is not None:

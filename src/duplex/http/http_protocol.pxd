@@ -51,3 +51,4 @@ cdef class HttpProtocol:
     cpdef _finish_response(self, keep_alive)
     cpdef _set_timer(self, delay)
     cpdef _cancel_timer(self)
+    cpdef _drop_timer(self)

@@ -162,6 +162,17 @@ def test_unmask_large_payloads_match_the_byte_loop(length: int) -> None:
     assert unmask(payload, mask) == reference_unmask(payload, mask)
 
 
+def test_unmask_every_length_around_the_vector_loop_and_unaligned() -> None:
+    # The C loop takes 64 bytes at a time, then 8, then 1: every length up to three blocks, read
+    # from an odd address too, must match section 5.3's byte loop.
+    mask = b"\x9c\x41\x07\xe3"
+    data = os.urandom(200)
+    for length in range(193):
+        for start in (0, 1, 3):
+            payload = memoryview(data)[start : start + length]
+            assert unmask(payload, mask) == reference_unmask(bytes(payload), mask), (length, start)
+
+
 def test_unmask_accepts_bytearray_and_memoryview() -> None:
     mask = b"\x37\xfa\x21\x3d"
     masked = b"\x7f\x9f\x4d\x51\x58"
@@ -335,6 +346,41 @@ def test_c_and_python_unmask_frame_agree(length: int, offset: int) -> None:
     assert frames._unmask_frame_python(frame, offset) == expected
     assert frames.unmask_frame(frame, offset) == expected
     assert frames.unmask_frame(bytearray(frame), offset) == expected
+
+
+@pytest.mark.parametrize("length", [0, 1, 63, 64, 65, 125, 126, 127, 191, 16384, 16389, 65535, 65536 + 7])
+def test_c_and_python_mask_frame_agree(length: int) -> None:
+    import os
+
+    from duplex.protocol import frames
+
+    payload = os.urandom(length)
+    keys = os.urandom(16)
+    made = frames.mask_frame(0x82, payload, keys, 5)
+    assert made == frames._mask_frame_python(0x82, payload, keys, 5)
+    header = made[: len(made) - length - 4]
+    assert made[len(header) : len(header) + 4] == keys[5:9]
+    assert frames.unmask(made[len(header) + 4 :], keys[5:9]) == payload
+
+
+@pytest.mark.parametrize("implementation", ["c", "python"])
+def test_frame_payload_takes_bytes_or_text_out_of_a_buffer(implementation: str) -> None:
+    from duplex.protocol import frames
+
+    take = frames.frame_payload if implementation == "c" else frames._frame_payload_python
+    buffer = bytearray(b"\x81\x05h\xc3\xa9llo-tail")
+    assert take(buffer, 2, 8, False) == b"h\xc3\xa9llo"
+    assert type(take(buffer, 2, 8, False)) is bytes
+    assert take(buffer, 2, 8, True) == "héllo"
+    assert take(buffer, 3, 3, True) == ""
+    assert take(b"abc", 0, 3, False) == b"abc"
+    with pytest.raises(UnicodeDecodeError):
+        take(buffer, 3, 4, True)  # half of a two-byte sequence
+    with pytest.raises(UnicodeDecodeError):
+        take(b"\xed\xa0\x80", 0, 3, True)  # a surrogate: not UTF-8 (RFC 3629)
+    for start, end in ((-1, 2), (3, 2), (0, len(buffer) + 1)):
+        with pytest.raises(ValueError):
+            take(buffer, start, end, False)
 
 
 def test_unmask_frame_refuses_a_mask_outside_the_frame() -> None:

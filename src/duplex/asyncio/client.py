@@ -25,7 +25,12 @@ from ..protocol.client_handshake import BODY_KEPT, Accepted, ClientHandshake
 from ..protocol.connection import Connection
 from ..protocol.deflate import CLIENT_DEFLATE, DeflateSettings
 from ..protocol.exceptions import InvalidHandshakeResponse
-from .websocket_protocol import WebSocketHandler, WebSocketProtocol, WebSocketSettings
+from .websocket_protocol import (
+    ClientWebSocketProtocol,
+    WebSocketHandler,
+    WebSocketProtocol,
+    WebSocketSettings,
+)
 
 __all__ = ["DeflateSettings", "InvalidHandshakeResponse", "check_request", "open_connection"]
 
@@ -239,7 +244,7 @@ class _HandshakeProtocol(asyncio.Protocol):
         connection = Connection(
             max_message_size=settings.max_message_size, deflate=accepted.deflate, client=True
         )
-        ws = WebSocketProtocol(connection, settings, self.loop, self.host, accepted.subprotocol)
+        ws = ClientWebSocketProtocol(connection, settings, self.loop, self.host, accepted.subprotocol)
         self.transport.set_protocol(cast(asyncio.BaseProtocol, ws))
         ws.connection_made(self.transport)
         self.opened.set_result((ws, accepted))

@@ -47,6 +47,7 @@ cdef class WebSocketProtocol:
     cpdef abort(self)
     cpdef start_closing(self)
     cpdef abort_after_flush(self)
+    cdef _message_received(self, message)
     cpdef _write_replies(self)
     cpdef _close_handshake_done(self)
     cpdef _fail_close(self)
@@ -55,3 +56,7 @@ cdef class WebSocketProtocol:
     cpdef _restart_close_timer(self)
     cpdef _cancel_keepalive(self)
     cpdef _cancel_timers(self)
+
+
+cdef class ClientWebSocketProtocol(WebSocketProtocol):
+    cdef public bytearray _read_into

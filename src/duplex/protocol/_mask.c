@@ -2,23 +2,64 @@
  * duplex.protocol._mask: XOR a payload with a 4-byte WebSocket masking key (RFC 6455 section 5.3).
  *
  * The one loop of the protocol core that pure Python cannot make fast: Python has no vectorised
- * XOR on bytes. This optional extension does it 8 bytes at a time; duplex.protocol.frames falls
- * back to a big-integer XOR in pure Python when it is not built.
+ * XOR on bytes. This optional extension does it in vectors; duplex.protocol.frames falls back to a
+ * big-integer XOR in pure Python when it is not built. It also takes a frame's payload out of a
+ * read buffer in one copy (frame_payload).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 
-/* out[i] = in[i] ^ key[i % 4] for n bytes, 8 at a time. memcpy keeps the loads and stores
- * alignment-safe; compilers turn them into plain moves. */
+/* out[i] = in[i] ^ key[i % 4] for n bytes. memcpy keeps the loads and stores alignment-safe;
+ * compilers turn them into plain moves.
+ *
+ * Large payloads dominate the cost (a 16 KiB message took ~0.6 us 8 bytes at a time, 5% of a
+ * client's round trip in perf), so where the compiler has vector types the bulk goes 64 bytes
+ * per iteration in vectors (SSE2 is part of every x86-64 baseline), and on x86-64
+ * Linux the same loop is also built for AVX2, picked at load time where the CPU has it. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__)
+#define MASK_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define MASK_CLONES
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+/* 32-byte vectors: one AVX2 register, or two SSE2 ones in the default build. */
+typedef uint64_t u64x4 __attribute__((vector_size(32)));
+
+MASK_CLONES static Py_ssize_t
+xor_mask_bulk(const unsigned char *in, unsigned char *out, Py_ssize_t n, uint64_t k64)
+{
+    Py_ssize_t i = 0;
+    u64x4 key = {k64, k64, k64, k64};
+    for (; i + 64 <= n; i += 64) {
+        u64x4 a, b;
+        memcpy(&a, in + i, 32);
+        memcpy(&b, in + i + 32, 32);
+        a ^= key;
+        b ^= key;
+        memcpy(out + i, &a, 32);
+        memcpy(out + i + 32, &b, 32);
+    }
+    return i;
+}
+#else
+static Py_ssize_t
+xor_mask_bulk(const unsigned char *in, unsigned char *out, Py_ssize_t n, uint64_t k64)
+{
+    return 0;
+}
+#endif
+
 static void
 xor_mask(const unsigned char *in, unsigned char *out, Py_ssize_t n, const unsigned char *k)
 {
-    Py_ssize_t i = 0;
     uint32_t k32;
     memcpy(&k32, k, 4);
     uint64_t k64 = ((uint64_t)k32 << 32) | k32;
+    /* The bulk ends on a multiple of 64, so the key's phase is unchanged for the rest. */
+    Py_ssize_t i = n >= 64 ? xor_mask_bulk(in, out, n, k64) : 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t word;
         memcpy(&word, in + i, 8);
@@ -158,6 +199,46 @@ mask_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* A frame's payload straight out of a read buffer: buffer[start:end] as bytes, or decoded from
+ * UTF-8 to str for a text frame (UnicodeDecodeError if it is not UTF-8). A client that reads into a
+ * buffer of its own copies a message once this way, rather than taking a bytes object of the read
+ * and slicing it (two copies, two allocations). */
+static PyObject *
+frame_payload(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "frame_payload(buffer, start, end, text) takes 4 arguments");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t end = PyLong_AsSsize_t(args[2]);
+    if (end == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int text = PyObject_IsTrue(args[3]);
+    if (text < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    PyObject *result;
+    if (start < 0 || end < start || end > data.len) {
+        PyErr_SetString(PyExc_ValueError, "the payload must lie inside the buffer");
+        result = NULL;
+    } else if (text) {
+        result = PyUnicode_DecodeUTF8((const char *)data.buf + start, end - start, NULL);
+    } else {
+        result = PyBytes_FromStringAndSize((const char *)data.buf + start, end - start);
+    }
+    PyBuffer_Release(&data);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"unmask", (PyCFunction)(void (*)(void))unmask, METH_FASTCALL,
      "unmask(data, mask) -> bytes: data XOR the 4-byte mask repeated."},
@@ -165,6 +246,8 @@ static PyMethodDef methods[] = {
      "mask_frame(first, payload, keys, offset) -> bytes: a whole masked frame, keyed by keys[offset:offset + 4]."},
     {"unmask_frame", (PyCFunction)(void (*)(void))unmask_frame, METH_FASTCALL,
      "unmask_frame(frame, offset) -> bytes: frame[offset + 4:] XOR the mask at frame[offset:offset + 4]."},
+    {"frame_payload", (PyCFunction)(void (*)(void))frame_payload, METH_FASTCALL,
+     "frame_payload(buffer, start, end, text) -> bytes or str: buffer[start:end], decoded from UTF-8 if text."},
     {NULL, NULL, 0, NULL},
 };
 

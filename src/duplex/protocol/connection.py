@@ -57,6 +57,7 @@ from .frames import (
     build_close_payload,
     build_frame,
     frame_header,
+    frame_payload,
     is_valid_close_code,
     mask_frame,
     parse_close_payload,
@@ -179,46 +180,13 @@ class Connection:
         Measured to halve the cost of a small message, and it spares the transport the event
         object and the list that :meth:`receive_data` returns.
         """
-        if (
-            self.state is not _OPEN
-            or not self._receiving
-            or self._buffer
-            or self._message_opcode is not None
-            or len(data) < 2
-        ):
+        if not self._between_messages() or len(data) < 2:
             return None
-        first = data[0]
         if self.client:  # the server's frames carry no mask
-            if first != 0x82 and first != 0x81:
-                return None
-            # Any length: a server's large messages come whole in one read too, and the slice
-            # below is their one copy (receive_frames would buffer, cut and copy them). A set mask
-            # bit makes the length byte 128 or more: not taken here, failed by receive_frames.
-            length = data[1]
-            header_size = 2
-            if length == 126:
-                if len(data) < 4:
-                    return None
-                (length,) = _unpack_medium(data, 2)
-                header_size = 4
-            elif length == 127:
-                if len(data) < 10:
-                    return None
-                (length,) = _unpack_long(data, 2)
-                header_size = 10
-            elif length > 127:
-                return None
-            if len(data) != header_size + length or length > self.max_message_size:
-                return None
-            payload = data[header_size:]
-            if first == 0x82:
-                return payload
-            try:
-                return payload.decode()
-            except UnicodeDecodeError:
-                return None
+            return self._whole_server_frame(data, len(data))
         if len(data) < 6:
             return None
+        first = data[0]
         length = data[1] ^ 0x80  # the mask bit must be set: flipping it leaves the length
         if (first == 0x82 or first == 0x81) and length < 126 and len(data) == 6 + length:
             if length > self.max_message_size:
@@ -231,6 +199,50 @@ class Connection:
             except UnicodeDecodeError:
                 return None  # receive_data fails the connection with 1007
         return None
+
+    def receive_whole_message_in(self, buffer: bytearray, size: int) -> str | bytes | None:
+        """:meth:`receive_whole_message` for a client that reads into a buffer of its own: the
+        first ``size`` bytes of ``buffer`` are the read. The message is copied (or decoded) once,
+        straight out of the buffer, which the caller may then reuse. None as there: then feed
+        ``bytes(buffer[:size])`` to :meth:`receive_frames`.
+        """
+        if not self.client or not self._between_messages() or size < 2:
+            return None
+        return self._whole_server_frame(buffer, size)
+
+    def _between_messages(self) -> bool:
+        """Open, reading, nothing buffered and no message under way: a read may be one whole frame."""
+        return self.state is _OPEN and self._receiving and not self._buffer and self._message_opcode is None
+
+    def _whole_server_frame(self, data: bytes | bytearray, size: int) -> str | bytes | None:
+        """The message of ``data[:size]`` if it is exactly one whole unfragmented, uncompressed text
+        or binary frame from a server, of any length: a server's large messages come whole in one
+        read too, and :func:`frame_payload` takes them out in one copy (receive_frames would
+        buffer, cut and copy them). Else None. A set mask bit makes the length byte 128 or more:
+        not taken here, failed by receive_frames."""
+        first = data[0]
+        if first != 0x82 and first != 0x81:
+            return None
+        length = data[1]
+        header_size = 2
+        if length == 126:
+            if size < 4:
+                return None
+            (length,) = _unpack_medium(data, 2)
+            header_size = 4
+        elif length == 127:
+            if size < 10:
+                return None
+            (length,) = _unpack_long(data, 2)
+            header_size = 10
+        elif length > 127:
+            return None
+        if size != header_size + length or length > self.max_message_size:
+            return None
+        try:
+            return frame_payload(data, header_size, size, first == 0x81)
+        except UnicodeDecodeError:
+            return None  # receive_frames fails the connection with 1007
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; returns the events they complete, in order."""

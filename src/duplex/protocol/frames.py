@@ -39,6 +39,7 @@ __all__ = [
     "build_frame",
     "build_masked_frame",
     "frame_header",
+    "frame_payload",
     "is_valid_close_code",
     "mask_frame",
     "parse_close_payload",
@@ -132,14 +133,26 @@ def _mask_frame_python(
     return header + key + _unmask_python(payload, key)
 
 
+def _frame_payload_python(
+    buffer: bytes | bytearray | memoryview, start: int, end: int, text: bool
+) -> bytes | str:
+    """``buffer[start:end]`` as ``bytes``, or decoded from UTF-8 for a text frame."""
+    if start < 0 or end < start or end > len(buffer):
+        raise ValueError("the payload must lie inside the buffer")
+    payload = bytes(memoryview(buffer)[start:end])
+    return payload.decode() if text else payload
+
+
 # unmask(payload, mask), unmask_frame(frame, offset) and mask_frame(first, payload, keys, offset)
-# -> bytes: the C versions when they were built, else the pure-Python ones.
+# -> bytes, and frame_payload(buffer, start, end, text) -> bytes | str: the C versions when they
+# were built, else the pure-Python ones.
 try:
-    from ._mask import mask_frame, unmask, unmask_frame
+    from ._mask import frame_payload, mask_frame, unmask, unmask_frame
 except ImportError:  # installed without a C compiler
     unmask = _unmask_python
     unmask_frame = _unmask_frame_python
     mask_frame = _mask_frame_python
+    frame_payload = _frame_payload_python
 
 
 def is_valid_close_code(code: int) -> bool:

@@ -231,7 +231,8 @@ class Link(DirectHandler):
         self.protocol = ws
         self.phase = "open"
         if self._closing:  # closed while the handshake was under way
-            ws.close(*self._close_args)
+            code, reason = self._close_args
+            ws.close(code, reason)
         self.sink.opened(ws)
 
     def on_message(self, ws: WebSocketProtocol, data: str | bytes) -> None:

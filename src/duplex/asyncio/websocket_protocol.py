@@ -738,10 +738,10 @@ class ClientWebSocketProtocol(WebSocketProtocol):
 
     A server's message is copied once, from that buffer, rather than twice (the read's ``bytes``,
     then the payload sliced out of it): the round trip of a 16 KiB echo is one allocation and one
-    copy lighter (measured in benchmarks/clients.py). The stock asyncio loop, which only uses
-    ``get_buffer`` for subclasses of ``asyncio.BufferedProtocol``, keeps calling ``data_received``.
-    Not used for server connections: a small message costs a little more this way (two calls per
-    read instead of one), and a server's are mostly small.
+    copy lighter (callgrind; docs/performance.md, "The client"). The stock asyncio loop, which only
+    uses ``get_buffer`` for subclasses of ``asyncio.BufferedProtocol``, keeps calling
+    ``data_received``. Not used for server connections yet: their messages are mostly small, where
+    the second call per read may cost more than the copy it saves (not measured).
     """
 
     _read_into: bytearray

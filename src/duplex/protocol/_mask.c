@@ -16,9 +16,10 @@
  *
  * Large payloads dominate the cost (a 16 KiB message took ~0.6 us 8 bytes at a time, 5% of a
  * client's round trip in perf), so where the compiler has vector types the bulk goes 64 bytes
- * per iteration in vectors (SSE2 is part of every x86-64 baseline), and on x86-64
- * Linux the same loop is also built for AVX2, picked at load time where the CPU has it. */
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__)
+ * per iteration in vectors (SSE2 is part of every x86-64 baseline), and on x86-64 with glibc
+ * the same loop is also built for AVX2, picked at load time where the CPU has it. */
+/* target_clones needs the loader's ifunc support: glibc has it, musl does not. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(__clang__)
 #define MASK_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define MASK_CLONES

@@ -48,6 +48,7 @@ cdef class WebSocketProtocol:
     cpdef start_closing(self)
     cpdef abort_after_flush(self)
     cdef _message_received(self, message)
+    cdef _frames_received(self, data)
     cpdef _write_replies(self)
     cpdef _close_handshake_done(self)
     cpdef _fail_close(self)

@@ -295,16 +295,19 @@ class WebSocketProtocol:
             logger.exception("WebSocket on_open handler failed")
 
     def data_received(self, data: bytes) -> None:
-        connection = self.connection
-        message = connection.receive_whole_message(data)
+        message = self.connection.receive_whole_message(data)
         if message is not None:
             # The common read, one whole small message: no event object, no list (measured).
             self._message_received(message)
             return
+        self._frames_received(data)
+
+    def _frames_received(self, data: bytes) -> None:
+        """Everything but one whole message: the core's general parser, its events in order."""
         # Events are handled in order, and the core's automatic replies are written when their
         # event comes up: an answer to a message that came before a bad frame still goes out
         # before the close frame that fails the connection.
-        for event in connection.receive_frames(data):
+        for event in self.connection.receive_frames(data):
             # Ordered by frequency: messages first, delivered inline (no helper call per message).
             if type(event) is TextMessage or type(event) is BinaryMessage:
                 try:
@@ -760,7 +763,7 @@ class ClientWebSocketProtocol(WebSocketProtocol):
         if message is not None:
             self._message_received(message)
         else:  # anything else (several frames, a part of one, a control frame): the general path
-            self.data_received(cast(bytes, frame_payload(buffer, 0, nbytes, False)))
+            self._frames_received(cast(bytes, frame_payload(buffer, 0, nbytes, False)))
 
 
 # The handler of a connection not started yet: events before WebSocketProtocol.start() (none are
